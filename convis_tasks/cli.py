@@ -1,0 +1,176 @@
+"""The ``convis`` command: score predictions, measure annotator agreement, run the demo.
+
+The scoring path imports neither torch nor lmms-eval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from . import task_path
+from .utils.concepts import CONCEPTS, get_concept, parse_concepts
+
+
+def _json_number(value: float):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def correlation_table(results: dict[str, dict]) -> str:
+    """A Markdown table of rho/tau per concept (rho 1 decimal, tau 2, as in the paper)."""
+    lines = ["| concept | rho | tau | n | unparsed |", "|---|---:|---:|---:|---:|"]
+    for key, r in results.items():
+        lines.append(f"| {get_concept(key).title} | {_fmt(r['spearman'], 1)} | {_fmt(r['kendall'], 2)} "
+                     f"| {r['n']} | {r['unparsed']} |")
+    return "\n".join(lines)
+
+
+def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None = "all",
+                  unparsed: str = "neutral") -> dict[str, dict]:
+    """Correlate a predictions file/folder with ground truth; returns ``{concept: {spearman, kendall, n, unparsed}}``."""
+    from .utils.annotations import load_ground_truth
+    from .utils.metrics import ConstantInputWarning, score_pairs
+    from .utils.predictions import PredictionError, load_predictions
+
+    truth = load_ground_truth(ground_truth)
+    predictions = load_predictions(predictions_path)
+    requested = parse_concepts(concepts)
+    explicit = concepts is not None and concepts.strip().lower() != "all"
+    results: dict[str, dict] = {}
+    for concept in requested:
+        scores = predictions.for_concept(concept)
+        if scores is None:
+            if explicit:
+                raise PredictionError(f"{predictions_path} holds no predictions for concept {concept} "
+                                      f"(it has: {', '.join(str(k) for k in predictions.scores)})")
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConstantInputWarning)
+            result = score_pairs(scores, truth.by_concept(concept), unparsed=unparsed)
+        for w in caught:
+            print(f"convis: warning: {concept}: {w.message}", file=sys.stderr)
+        left_out = len(set(scores) ^ set(truth.by_concept(concept)))
+        if left_out:
+            print(f"convis: note: {concept}: {left_out} pair(s) present on one side only were left out",
+                  file=sys.stderr)
+        results[concept] = result.to_dict()
+    if not results:
+        raise PredictionError(f"{predictions_path} holds predictions for none of the requested concepts")
+    return results
+
+
+def _cmd_correlate(args: argparse.Namespace) -> int:
+    results = run_correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
+    if args.json:
+        print(json.dumps({c: {k: _json_number(v) for k, v in r.items()} for c, r in results.items()}))
+    else:
+        print(correlation_table(results))
+    return 0
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    from .utils.agreement import agreement
+    from .utils.annotations import load_ratings
+
+    report = agreement(load_ratings(args.annotations))
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    print("| concept | Krippendorff's alpha (ordinal) |\n|---|---:|")
+    for concept in CONCEPTS:
+        print(f"| {concept.title} | {report.alpha[concept.key]:.3f} |")
+    print(f"\n{report.annotators} annotators, {report.pairs} pairs, "
+          f"{report.ratings_per_pair:.2f} ratings per pair")
+    return 0
+
+
+def _cmd_path(args: argparse.Namespace) -> int:
+    print(task_path())
+    return 0
+
+
+def demo_command(output: str, model: str = "convis_colour_histogram", tasks: str = "convis,convis_global",
+                 limit: int | None = None) -> list[str]:
+    """The lmms-eval command line the demo runs."""
+    cmd = [sys.executable, "-m", "lmms_eval", "--model", model, "--tasks", tasks,
+           "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", output]
+    if limit is not None:
+        cmd += ["--limit", str(limit)]
+    return cmd
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .utils.dataset import DATA_ENV, DEMO_DIR
+
+    output = args.output or tempfile.mkdtemp(prefix="convis-demo-")
+    env = dict(os.environ)
+    env.setdefault(DATA_ENV, str(DEMO_DIR))
+    env.setdefault("CONVIS_CACHE_DIR", str(Path(output) / "clip_cache"))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("HF_DATASETS_OFFLINE", "1")
+    cmd = demo_command(output, model=args.model)
+    print("$ " + " ".join(cmd), file=sys.stderr)
+    completed = subprocess.run(cmd, env=env)
+    if completed.returncode != 0:
+        print(f"convis: lmms-eval exited with status {completed.returncode}", file=sys.stderr)
+        return completed.returncode
+    print(f"\nConViS demo ({args.model}) on {env[DATA_ENV]}: correlation with the human means, from the logged samples\n")
+    print(correlation_table(run_correlate(output, env[DATA_ENV])))
+    print(f"\nlmms-eval output: {output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convis", description="ConViS-Bench evaluation tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("correlate", help="Spearman/Kendall of predictions against the human mean ratings")
+    p.add_argument("predictions", help="release-format JSON, or an lmms-eval --log_samples file or output folder")
+    p.add_argument("--ground-truth", required=True,
+                   help="ConVIS.jsonl, gt_conditioned_similarities.json or vicos.user_inputs.json")
+    p.add_argument("--concept", default="all", help="a concept name (any spelling), a comma list, or 'all'")
+    p.add_argument("--unparsed", choices=("neutral", "drop"), default="neutral",
+                   help="score unparsed answers as 3.0 (the benchmark protocol) or leave them out")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_correlate)
+
+    p = sub.add_parser("agreement", help="Krippendorff's alpha (ordinal) of the raw ratings")
+    p.add_argument("annotations", help="the raw ratings, vicos.user_inputs.json")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_agreement)
+
+    p = sub.add_parser("path", help="print the task folder to pass to lmms-eval --include_path")
+    p.set_defaults(func=_cmd_path)
+
+    p = sub.add_parser("demo", help="run the real lmms-eval CLI on the bundled synthetic set and print the table")
+    p.add_argument("--output", help="lmms-eval output folder (default: a new temporary folder)")
+    p.add_argument("--model", default="convis_colour_histogram")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .utils.annotations import AnnotationError
+    from .utils.predictions import PredictionError
+
+    try:
+        return args.func(args)
+    except (AnnotationError, PredictionError, FileNotFoundError) as exc:
+        print(f"convis: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

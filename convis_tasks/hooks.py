@@ -1,0 +1,145 @@
+"""Thin lmms-eval hooks of the ConViS pair-scoring tasks; every piece of logic lives in ``convis_tasks.utils``.
+
+The task YAMLs name these as ``!function convis_tasks.hooks.<name>``. Per-concept names
+(``docs_location``, ...) are bindings of one generic function, made in a loop below.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from .utils.concepts import CONCEPT_KEYS
+from .utils.metrics import ConstantInputWarning, score_pairs  # noqa: F401  (re-exported for users)
+from .utils.parsing import parse_score
+from .utils.prompts import render_prompt
+
+DEFAULT_FRAMES = 8  # frames per video, i.e. 16 per pair, as in the benchmark
+
+
+def concept_docs(concept: str | None) -> Callable:
+    """A ``process_docs`` hook: replace the placeholder split by the pairs of ``concept`` (None: concept-free)."""
+
+    def process_docs(dataset):
+        import datasets
+
+        from .utils.dataset import load_documents
+
+        return datasets.Dataset.from_list(load_documents(concept))
+
+    process_docs.__name__ = f"docs_{concept or 'global'}"
+    return process_docs
+
+
+for _key in CONCEPT_KEYS:
+    globals()[f"docs_{_key}"] = concept_docs(_key)
+docs_global = concept_docs(None)
+
+
+def _kwargs(kwargs: dict | None) -> dict:
+    return dict(kwargs or {})
+
+
+def doc_to_visual(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[str]:
+    """One video of 2N frames (N from video 1, then N from video 2), built once and cached on disk.
+
+    With ``input: two_videos`` the two original files are passed instead, for models that take several videos.
+    """
+    kw = _kwargs(lmms_eval_specific_kwargs)
+    if kw.get("input", "concat") == "two_videos":
+        return [doc["video1_path"], doc["video2_path"]]
+    from .utils.video import PairClipCache
+
+    frames = int(kw.get("frames_per_video", DEFAULT_FRAMES))
+    size = kw.get("frame_size")
+    cache = PairClipCache(kw.get("cache_dir")) if kw.get("cache_dir") else PairClipCache()
+    return [cache.get(doc["video1_path"], doc["video2_path"], n_frames=frames,
+                      size=tuple(size) if size else None, pair_id=doc["pair_id"])]
+
+
+def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
+    """The rendered prompt: ``prompt`` picks the variant, ``concept_name`` renames the concept (free text)."""
+    kw = _kwargs(lmms_eval_specific_kwargs)
+    concept_name = kw.get("concept_name") or doc["concept_name"] or None
+    variant = kw.get("prompt", "benchmark" if concept_name else "global")
+    if variant == "benchmark" and not concept_name:
+        variant = "global"
+    return kw.get("pre_prompt", "") + render_prompt(variant, concept_name) + kw.get("post_prompt", "")
+
+
+def doc_to_target(doc: dict) -> str:
+    """The human mean(s), logged for reference only."""
+    return ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
+
+
+def process_results(doc: dict, results: list[str]) -> dict:
+    """Parse the answer; every metric gets the same per-pair record and aggregates it."""
+    answer = results[0] if results else ""
+    record = {
+        "kind": "pair",
+        "video1": doc["video1"],
+        "video2": doc["video2"],
+        "concept": doc["concept"] or None,
+        "answer": answer,
+        "score": parse_score(answer),
+        "gt": {k: v for k, v in doc["gt"].items() if v is not None},
+    }
+    keys = ["spearman", "kendall", "n", "unparsed"]
+    if record["concept"] is None:
+        keys += [f"{m}_{c}" for c in CONCEPT_KEYS for m in ("spearman", "kendall")]
+    return {key: record for key in keys}
+
+
+def _unique_records(records: list[dict]) -> list[dict]:
+    """Drop exact repeats (a pair logged twice by padded ranks); sort so the order never matters."""
+    seen: dict[tuple, dict] = {}
+    for r in records:
+        key = (r["concept"], r["video1"], r["video2"])
+        if key in seen and seen[key]["score"] != r["score"]:
+            raise ValueError(f"pair {r['video1']} / {r['video2']} was scored twice with different answers")
+        seen[key] = r
+    return [seen[k] for k in sorted(seen, key=lambda k: (str(k[0]), k[1], k[2]))]
+
+
+def _correlation(records: list[dict], concept: str | None = None):
+    from .utils.annotations import pair_key
+
+    records = _unique_records(records)
+    preds, truth = {}, {}
+    for r in records:
+        c = concept or r["concept"]
+        if c in r["gt"]:
+            key = pair_key(r["video1"], r["video2"])
+            preds[key] = r["score"]
+            truth[key] = r["gt"][c]
+    return score_pairs(preds, truth, unparsed="neutral")
+
+
+def aggregate_spearman(records: list[dict]) -> float:
+    return _correlation(records).spearman
+
+
+def aggregate_kendall(records: list[dict]) -> float:
+    return _correlation(records).kendall
+
+
+def aggregate_n(records: list[dict]) -> int:
+    return len(_unique_records(records))
+
+
+def aggregate_unparsed(records: list[dict]) -> int:
+    return sum(1 for r in _unique_records(records) if r["score"] is None or
+               (isinstance(r["score"], float) and math.isnan(r["score"])))
+
+
+def _concept_aggregator(concept: str, metric: str) -> Callable:
+    def aggregate(records: list[dict]) -> float:
+        return getattr(_correlation(records, concept), metric)
+
+    aggregate.__name__ = f"aggregate_{metric}_{concept}"
+    return aggregate
+
+
+for _key in CONCEPT_KEYS:
+    for _metric in ("spearman", "kendall"):
+        globals()[f"aggregate_{_metric}_{_key}"] = _concept_aggregator(_key, _metric)

@@ -1,0 +1,18 @@
+"""lmms-eval models shipped with ConViS-Eval, registered through the ``lmms_eval.models`` entry-point group.
+
+``manifests()`` is the entry point's payload: it names class paths only, so listing models imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+MODELS = {
+    # --model name: class path
+    "convis_colour_histogram": "convis_tasks.model_wrappers.colour_histogram.ColourHistogramSimilarity",
+}
+
+
+def manifests():
+    """The model manifests lmms-eval reads at start-up (``lmms_eval.models`` entry point)."""
+    from lmms_eval.models.registry_v2 import ModelManifest
+
+    return [ModelManifest(model_id=name, simple_class_path=path) for name, path in MODELS.items()]

@@ -1,0 +1,140 @@
+"""The `convis` scoring CLI: formats, options, errors, and that it never imports torch or lmms-eval."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convis_tasks.cli import main
+
+GT_KEYS = ["MainAction", "MainSubjects", "Location", "OrderOfActions", "MainObjects"]
+
+
+@pytest.fixture()
+def truth(tmp_path):
+    """Five pairs; Location means 1..5 in order, the other concepts the reverse."""
+    path = tmp_path / "ConVIS.jsonl"
+    rows = []
+    for i in range(5):
+        scores = {k: float(5 - i) for k in GT_KEYS}
+        scores["Location"] = float(i + 1)
+        rows.append(json.dumps({"video1": f"videos/p{i}a.mp4", "video2": f"videos/p{i}b.mp4", **scores}))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _release(tmp_path, name, scores):
+    path = tmp_path / name
+    path.write_text(json.dumps([{"video1": f"videos_trimmed/p{i}a.mp4", "video2": f"videos_trimmed/p{i}b.mp4",
+                                 "similarity": s} for i, s in enumerate(scores)]))
+    return path
+
+
+def _run(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_global_predictions_are_correlated_with_every_concept(tmp_path, truth, capsys):
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    code, out, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert list(data) == ["main_action", "main_subjects", "main_objects", "location", "order_of_actions"]
+    assert data["location"] == {"spearman": pytest.approx(100.0), "kendall": pytest.approx(100.0), "n": 5,
+                                "unparsed": 0}
+    assert data["main_action"]["spearman"] == pytest.approx(-100.0)
+
+
+def test_concept_selection_unparsed_policy_and_missing_pairs(tmp_path, truth, capsys):
+    # 0.0 marks an unparsed answer in the release format; one pair has no prediction at all
+    preds = _release(tmp_path, "model_similarities.json", [1, 0.0, 3, 5])
+    _, out, err = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "Location", "--json")
+    neutral = json.loads(out)["location"]
+    assert (neutral["n"], neutral["unparsed"]) == (4, 1)  # x = [1, 3, 3, 5] vs y = [1, 2, 3, 4]
+    assert neutral["spearman"] == pytest.approx(100 * 4.5 / 22.5 ** 0.5)
+    assert "1 pair(s) present on one side only" in err
+    _, out, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "location",
+                     "--unparsed", "drop", "--json")
+    assert json.loads(out)["location"] == {"spearman": pytest.approx(100.0), "kendall": pytest.approx(100.0),
+                                           "n": 3, "unparsed": 1}
+
+
+def test_constant_predictions_print_null_and_a_warning(tmp_path, truth, capsys):
+    preds = _release(tmp_path, "model_similarities.json", [3, 3, 3, 3, 3])
+    code, out, err = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "main_action", "--json")
+    assert code == 0
+    assert json.loads(out)["main_action"]["spearman"] is None
+    assert "constant" in err
+    _, table, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "main_action")
+    assert "| Main Action | - | - | 5 | 0 |" in table
+
+
+def test_concept_specific_file_and_log_samples(tmp_path, truth, capsys):
+    folder = tmp_path / "Location" / "M"
+    folder.mkdir(parents=True)
+    preds = _release(folder, "M_Location_similarities.json", [5, 4, 3, 2, 1])
+    _, out, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--json")
+    assert list(json.loads(out)) == ["location"]
+    code, _, err = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "main_action")
+    assert code == 2 and "no predictions for concept main_action" in err
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    record = lambda i, s, a: {"kind": "pair", "video1": f"videos/p{i}a.mp4", "video2": f"videos/p{i}b.mp4",
+                              "concept": "location", "answer": a, "score": s, "gt": {"location": i + 1.0}}
+    lines = [{"doc_id": i, "spearman": record(i, s, a), "kendall": record(i, s, a)}
+             for i, (s, a) in enumerate([(1.0, "1"), (None, "no idea"), (3.0, "3"), (4.0, "4"), (5.0, "5")])]
+    (run_dir / "20260101_samples_convis_location.jsonl").write_text("\n".join(map(json.dumps, lines)))
+    _, out, _ = _run(capsys, "correlate", run_dir, "--ground-truth", truth, "--json")
+    # the unparsed answer counts as 3.0: x ranks [1, 2.5, 2.5, 4, 5] vs [1..5]: rho = 9.5 / sqrt(9.5 * 10),
+    # tau-b = 9 concordant / sqrt(9 * 10)
+    assert json.loads(out) == {"location": {"spearman": pytest.approx(100 * 9.5 / 95 ** 0.5),
+                                            "kendall": pytest.approx(100 * 9 / 90 ** 0.5), "n": 5, "unparsed": 1}}
+
+
+def test_errors_name_the_file_and_exit_non_zero(tmp_path, truth, capsys):
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"video1": "a.mp4", "video2": "b.mp4"}]')
+    code, _, err = _run(capsys, "correlate", broken, "--ground-truth", truth)
+    assert code == 2 and "broken.json, entry 0" in err and "similarity" in err
+    code, _, err = _run(capsys, "correlate", tmp_path / "missing.json", "--ground-truth", truth)
+    assert code == 2 and "missing.json" in err
+
+
+def test_agreement_json_shape(tmp_path, capsys):
+    keys = ["MainAction", "MainSubjects", "Location", "OrderofActions", "MainObjects"]
+    rows = [{"user_id": u, "video_pair_id": f"v{p}.mp4-w{p}.mp4",
+             "user_inputs": {k: str(1 + (p + (u == "b")) % 5) for k in keys}} for u in "ab" for p in range(4)]
+    path = tmp_path / "vicos.user_inputs.json"
+    path.write_text(json.dumps(rows))
+    _, out, _ = _run(capsys, "agreement", path, "--json")
+    data = json.loads(out)
+    assert set(data) == {"concepts", "annotators", "pairs", "ratings_per_pair"}
+    assert (data["annotators"], data["pairs"], data["ratings_per_pair"]) == (2, 4, 2.0)
+    assert set(data["concepts"]) == {"main_action", "main_subjects", "main_objects", "location", "order_of_actions"}
+
+
+def test_scoring_path_imports_neither_torch_nor_lmms_eval(tmp_path, truth):
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    code = (
+        "import sys; from convis_tasks.cli import main;"
+        f"main(['correlate', {str(preds)!r}, '--ground-truth', {str(truth)!r}, '--json']);"
+        f"main(['path']);"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'lmms_eval', 'transformers')];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_python_m_convis_tasks_path_prints_the_task_folder():
+    out = subprocess.run([sys.executable, "-m", "convis_tasks", "path"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    import convis_tasks
+
+    assert out == convis_tasks.task_path()
+    import os
+
+    assert os.path.isfile(os.path.join(out, "convis_location.yaml"))

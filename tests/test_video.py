@@ -1,0 +1,511 @@
+"""Tests of the frame pipeline (convis_tasks.utils.video).
+
+Test videos are made here, in tmp_path, mostly with an encoder independent of ``write_clip``
+(PyAV's MPEG-4 Part 2 encoder): frame k is a solid, known colour, so which frame was sampled can be
+read off the pixels.  Expected values are worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from convis_tasks.utils import video as V
+from convis_tasks.utils.video import (
+    FrameMemo,
+    PairClipCache,
+    VideoDecodeError,
+    concat_pair_frames,
+    count_frames,
+    read_frames,
+    sample_indices,
+    write_clip,
+)
+
+# Ten colours far apart from each other (min pairwise L-inf distance 127).
+PALETTE = np.array(
+    [
+        (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255),
+        (0, 255, 255), (128, 128, 128), (255, 128, 0), (0, 0, 0), (255, 255, 255),
+    ],
+    dtype=np.uint8,
+)
+TOL = 12  # codec noise allowed on a solid colour (MPEG-4 / 4:2:0); colours differ by >= 127
+
+BACKENDS = ["pyav"]
+try:  # decord is an optional extra
+    import decord  # noqa: F401
+
+    HAVE_DECORD = True
+    BACKENDS.append("decord")
+except ImportError:  # pragma: no cover - depends on the environment
+    HAVE_DECORD = False
+
+needs_decord = pytest.mark.skipif(not HAVE_DECORD, reason="decord not installed")
+
+
+def solid_frames(colours: np.ndarray, h: int = 32, w: int = 32) -> np.ndarray:
+    out = np.empty((len(colours), h, w, 3), dtype=np.uint8)
+    out[:] = colours[:, None, None, :]
+    return out
+
+
+def write_mpeg4(frames: np.ndarray, path: Path, fps: int = 10) -> Path:
+    """An independent writer (MPEG-4 Part 2, high quality), not write_clip."""
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("mpeg4", rate=Fraction(fps))
+        s.width, s.height = frames.shape[2], frames.shape[1]
+        s.pix_fmt = "yuv420p"
+        s.options = {"qscale": "2"}
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+def centre_colours(frames: np.ndarray) -> np.ndarray:
+    """Mean colour of the central 8x8 block of each frame."""
+    h, w = frames.shape[1:3]
+    block = frames[:, h // 2 - 4: h // 2 + 4, w // 2 - 4: w // 2 + 4].astype(float)
+    return block.mean(axis=(1, 2))
+
+
+def assert_colours(frames: np.ndarray, expected_idx: list[int], tol: float = TOL) -> None:
+    got = centre_colours(frames)
+    want = PALETTE[expected_idx].astype(float)
+    assert got.shape == want.shape
+    err = np.abs(got - want).max(axis=1)
+    assert (err <= tol).all(), f"colour error per frame {err} (expected frames {expected_idx})"
+
+
+@pytest.fixture
+def ten_frame_video(tmp_path: Path) -> Path:
+    return write_mpeg4(solid_frames(PALETTE), tmp_path / "ten.mp4")
+
+
+# ------------------------------------------------------------------------------------------
+# sample_indices
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "total, n, expected",
+    [
+        (10, 4, [0, 3, 6, 9]),  # linspace 0, 3, 6, 9 exactly
+        (16, 8, [0, 2, 4, 6, 8, 10, 12, 15]),  # 0, 2.14, 4.29, 6.43, 8.57, 10.71, 12.86, 15 floored
+        (100, 3, [0, 49, 99]),  # 0, 49.5, 99 floored
+        (7, 1, [0]),  # linspace with one point is the start
+        (16, 16, list(range(16))),  # identity
+        (3, 5, [0, 1, 2, 2, 2]),  # last-frame padding
+        (1, 3, [0, 0, 0]),
+    ],
+)
+def test_sample_indices_protocol(total, n, expected):
+    assert sample_indices(total, n) == expected
+    assert all(type(i) is int for i in sample_indices(total, n))
+
+
+def test_sample_indices_matches_lmms_eval_formula_when_enough_frames():
+    for total in (8, 9, 31, 250, 1001):
+        for n in (1, 4, 8, 16, 32):
+            if total >= n:
+                assert sample_indices(total, n) == np.linspace(0, total - 1, n, dtype=int).tolist()
+
+
+@pytest.mark.parametrize("total, n", [(0, 4), (-1, 4), (10, 0), (10, -2)])
+def test_sample_indices_rejects_nonpositive(total, n):
+    with pytest.raises(ValueError):
+        sample_indices(total, n)
+
+
+# ------------------------------------------------------------------------------------------
+# read_frames
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["auto"])
+def test_read_frames_picks_protocol_frames(ten_frame_video, backend):
+    frames = read_frames(ten_frame_video, 4, backend=backend)
+    assert frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
+    assert_colours(frames, [0, 3, 6, 9])
+
+    frames = read_frames(ten_frame_video, 3, backend=backend)  # 0, 4.5, 9 -> 0, 4, 9
+    assert_colours(frames, [0, 4, 9])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_frames_pads_short_video_with_last_frame(tmp_path, backend):
+    path = write_mpeg4(solid_frames(PALETTE[:3]), tmp_path / "three.mp4")
+    frames = read_frames(path, 8, backend=backend)
+    assert frames.shape == (8, 32, 32, 3)
+    assert_colours(frames, [0, 1, 2, 2, 2, 2, 2, 2])
+
+
+@needs_decord
+def test_backends_agree(ten_frame_video):
+    a = read_frames(ten_frame_video, 5, backend="decord").astype(int)
+    b = read_frames(ten_frame_video, 5, backend="pyav").astype(int)
+    assert np.abs(a - b).max() <= 2
+
+
+def test_read_frames_falls_back_to_pyav_without_decord(ten_frame_video, monkeypatch):
+    monkeypatch.setitem(sys.modules, "decord", None)  # makes `import decord` raise ImportError
+    frames = read_frames(ten_frame_video, 4)
+    assert_colours(frames, [0, 3, 6, 9])
+
+
+@needs_decord
+def test_read_frames_falls_back_when_decord_cannot_decode(tmp_path):
+    # decord 0.6 fails on a few frame widths (e.g. 48); the auto backend must still deliver.
+    path = write_mpeg4(solid_frames(PALETTE[:4], h=32, w=48), tmp_path / "w48.mp4")
+    frames = read_frames(path, 2)  # linspace(0, 3, 2) -> 0, 3
+    assert frames.shape == (2, 32, 48, 3)
+    assert_colours(frames, [0, 3])
+
+
+def test_missing_file_raises_file_not_found_naming_path(tmp_path):
+    missing = tmp_path / "nope" / "missing.mp4"
+    with pytest.raises(FileNotFoundError) as info:
+        read_frames(missing, 4)
+    assert str(missing) in str(info.value)
+
+
+def test_corrupt_file_raises_decode_error_naming_path(tmp_path):
+    bad = tmp_path / "random.mp4"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(VideoDecodeError) as info:
+        read_frames(bad, 4)
+    assert str(bad) in str(info.value)
+    assert info.value.path == str(bad)
+
+
+def test_empty_file_raises_decode_error(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoDecodeError, match="empty.mp4"):
+        read_frames(empty, 4)
+
+
+def test_file_without_video_stream_raises_decode_error(tmp_path):
+    path = tmp_path / "audio_only.mp4"
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp",
+                                           layout="mono")
+        frame.sample_rate = 8000
+        frame.pts = 0
+        c.mux(s.encode(frame))
+        c.mux(s.encode(None))
+    with pytest.raises(VideoDecodeError, match="audio_only.mp4"):
+        read_frames(path, 4)
+
+
+def test_decode_error_survives_pickling():
+    import pickle
+
+    err = VideoDecodeError("/x/a.mp4", "broken", pair_id=3, video1="/x/a.mp4", video2="/x/b.mp4")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) and back.pair_id == 3 and back.path == "/x/a.mp4"
+
+
+# ------------------------------------------------------------------------------------------
+# concat_pair_frames
+# ------------------------------------------------------------------------------------------
+
+
+def test_concat_order_video1_first():
+    f1 = solid_frames(PALETTE[[0, 1, 2]])
+    f2 = solid_frames(PALETTE[[7, 8, 9]])
+    out = concat_pair_frames(f1, f2)
+    assert out.shape == (6, 32, 32, 3)
+    assert np.array_equal(out[:3], f1) and np.array_equal(out[3:], f2)
+
+
+def test_concat_resizes_video2_to_video1_size_and_keeps_colours():
+    f1 = solid_frames(PALETTE[[0, 1]], h=32, w=64)
+    f2 = solid_frames(PALETTE[[2, 3]], h=50, w=30)
+    out = concat_pair_frames(f1, f2)
+    assert out.shape == (4, 32, 64, 3)
+    # bicubic resize of a solid frame stays that colour
+    assert np.array_equal(out[2], np.broadcast_to(PALETTE[2], (32, 64, 3)))
+    assert np.array_equal(out[3], np.broadcast_to(PALETTE[3], (32, 64, 3)))
+
+
+def test_concat_rounds_odd_size_down_to_even():
+    f1 = np.random.default_rng(1).integers(0, 256, (2, 31, 33, 3), dtype=np.uint8)
+    f2 = solid_frames(PALETTE[[4, 5]], h=20, w=20)
+    out = concat_pair_frames(f1, f2)
+    assert out.shape == (4, 30, 32, 3)
+    # video 1 only loses its last odd row/column: its pixels are kept as they are
+    assert np.array_equal(out[:2], f1[:, :30, :32])
+
+
+def test_concat_explicit_size_is_width_height():
+    f1 = solid_frames(PALETTE[[0]], h=32, w=32)
+    f2 = solid_frames(PALETTE[[1]], h=64, w=48)
+    out = concat_pair_frames(f1, f2, size=(25, 17))  # (W, H) -> rounded down to 24 x 16
+    assert out.shape == (2, 16, 24, 3)
+    assert np.array_equal(out[1], np.broadcast_to(PALETTE[1], (16, 24, 3)))
+
+
+def test_concat_rejects_bad_input():
+    with pytest.raises(ValueError):
+        concat_pair_frames(np.zeros((2, 8, 8), np.uint8), np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError):
+        concat_pair_frames(np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 8, 8, 3), np.uint8))
+
+
+# ------------------------------------------------------------------------------------------
+# write_clip
+# ------------------------------------------------------------------------------------------
+
+
+def pyav_frame_count(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_write_clip_reads_back_all_frames_in_order(tmp_path, backend):
+    f1 = solid_frames(PALETTE[[0, 1, 2, 3]])
+    f2 = solid_frames(PALETTE[[6, 7, 8, 9]])
+    pair = concat_pair_frames(f1, f2)
+    path = tmp_path / "clip.mp4"
+    write_clip(pair, path, fps=1)
+    assert pyav_frame_count(path) == 8
+    if HAVE_DECORD:
+        assert len(decord.VideoReader(str(path), ctx=decord.cpu(0))) == 8
+    back = read_frames(path, 8, backend=backend)
+    assert_colours(back, [0, 1, 2, 3, 6, 7, 8, 9], tol=3)  # 4:4:4 lossless: only YUV rounding
+
+
+def test_write_clip_is_near_lossless_on_texture(tmp_path):
+    frames = np.random.default_rng(7).integers(0, 256, (5, 32, 64, 3), dtype=np.uint8)
+    path = tmp_path / "noise.mp4"
+    write_clip(frames, path, fps=8)
+    back = read_frames(path, 5)
+    err = np.abs(back.astype(int) - frames.astype(int))
+    assert err.max() <= 4 and err.mean() < 1.0
+
+
+@needs_decord
+def test_write_clip_sets_fps(tmp_path):
+    path = tmp_path / "fps.mp4"
+    write_clip(solid_frames(PALETTE[:4]), path, fps=8)
+    vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    assert len(vr) == 4 and vr.get_avg_fps() == pytest.approx(8.0)
+
+
+def test_write_clip_is_deterministic(tmp_path):
+    frames = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    write_clip(frames, tmp_path / "a.mp4")
+    write_clip(frames, tmp_path / "b.mp4")
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_write_clip_rejects_empty(tmp_path):
+    with pytest.raises(ValueError):
+        write_clip(np.zeros((0, 8, 8, 3), np.uint8), tmp_path / "x.mp4")
+
+
+# ------------------------------------------------------------------------------------------
+# PairClipCache
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pair_videos(tmp_path: Path) -> tuple[Path, Path, Path]:
+    a = write_mpeg4(solid_frames(PALETTE), tmp_path / "a.mp4")  # frame k = colour k
+    b = write_mpeg4(solid_frames(PALETTE[::-1].copy(), h=48, w=64), tmp_path / "b.mp4")  # frame k = 9-k
+    c = write_mpeg4(solid_frames(PALETTE[:3]), tmp_path / "c.mp4")  # 3 frames
+    return a, b, c
+
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    calls: list[tuple[str, int]] = []
+    real = V.read_frames
+
+    def counting(path, n, **kw):
+        calls.append((str(path), n))
+        return real(path, n, **kw)
+
+    monkeypatch.setattr(V, "read_frames", counting)
+    return calls
+
+
+def test_cache_builds_clip_with_expected_frames(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    clip = Path(cache.get(a, b, n_frames=4, pair_id="p1"))
+    assert clip.parent == tmp_path / "cache" and clip.suffix == ".mp4"
+    assert count_frames(clip) == 8 and pyav_frame_count(clip) == 8
+    frames = read_frames(clip, 8)
+    assert frames.shape == (8, 32, 32, 3)  # video 2 (48x64) resized to video 1's 32x32
+    # video 1 frames 0,3,6,9 then video 2 frames 0,3,6,9 = colours 9,6,3,0
+    assert_colours(frames, [0, 3, 6, 9, 9, 6, 3, 0])
+    meta = json.loads(clip.with_suffix(".json").read_text())
+    assert meta["frames"] == 8 and meta["bytes"] == clip.stat().st_size
+
+
+def test_cache_hit_does_not_decode_again(tmp_path, pair_videos, counted_reads):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    first = cache.get(a, b, n_frames=4)
+    assert len(counted_reads) == 2
+    second = cache.get(a, b, n_frames=4)
+    assert second == first
+    assert len(counted_reads) == 2  # nothing decoded on a hit
+    # a fresh cache object (new process, empty memo) also hits the disk entry
+    third = PairClipCache(tmp_path / "cache").get(str(a), str(b), n_frames=4)
+    assert third == first and len(counted_reads) == 2
+    assert cache.stats == {"hits": 1, "builds": 1, "decodes": 2}
+
+
+def test_memo_decodes_a_shared_video_once(tmp_path, pair_videos, counted_reads):
+    a, b, c = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    cache.get(a, b, n_frames=4)
+    cache.get(a, c, n_frames=4)  # `a` comes from the memo
+    assert sorted(p for p, _ in counted_reads) == sorted([str(a), str(b), str(c)])
+    cache.get(a, c, n_frames=2)  # another frame setting: a and c are decoded again
+    assert len(counted_reads) == 5
+
+
+def test_frame_memo_is_bounded():
+    memo = FrameMemo(max_items=2)
+    for i in range(3):
+        memo.put(("v", i), np.zeros((1, 2, 2, 3), np.uint8))
+    assert len(memo) == 2 and memo.get(("v", 0)) is None and memo.get(("v", 2)) is not None
+    small = FrameMemo(max_items=10, max_bytes=100)
+    small.put(("big",), np.zeros((1, 10, 10, 3), np.uint8))  # 300 bytes > bound: not kept
+    assert len(small) == 0
+
+
+def test_cache_key_depends_on_settings_and_mtime(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    k = cache.key(a, b, 4)
+    assert cache.key(a, b, 4) == k
+    assert cache.key(b, a, 4) != k
+    assert cache.key(a, b, 8) != k
+    assert cache.key(a, b, 4, size=(32, 32)) != k
+    st = a.stat()
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert cache.key(a, b, 4) != k
+
+
+def test_cache_respects_size(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    clip = PairClipCache(tmp_path / "cache").get(a, b, n_frames=2, size=(16, 12))
+    assert read_frames(clip, 4).shape == (4, 12, 16, 3)
+
+
+def test_truncated_entry_without_sidecar_is_rebuilt(tmp_path, pair_videos, counted_reads):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    clip = Path(cache.get(a, b, n_frames=4))
+    good = clip.read_bytes()
+    clip.write_bytes(good[: len(good) // 2])
+    clip.with_suffix(".json").unlink()
+    cache.memo.clear()
+    again = Path(cache.get(a, b, n_frames=4))
+    assert again == clip and clip.read_bytes() == good
+    assert len(counted_reads) == 4  # decoded again for the rebuild
+    assert count_frames(clip) == 8
+
+
+def test_truncated_entry_with_stale_sidecar_is_rebuilt(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    clip = Path(cache.get(a, b, n_frames=4))
+    good = clip.read_bytes()
+    clip.write_bytes(good[:100])  # sidecar still says the full size
+    assert Path(cache.get(a, b, n_frames=4)).read_bytes() == good
+    assert cache.stats["builds"] == 2
+
+
+def test_garbage_sidecar_is_rebuilt(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    clip = Path(cache.get(a, b, n_frames=4))
+    clip.with_suffix(".json").write_text("{not json")
+    cache.get(a, b, n_frames=4)
+    assert cache.stats["builds"] == 2
+    assert json.loads(clip.with_suffix(".json").read_text())["frames"] == 8
+
+
+def test_cache_pads_short_video(tmp_path, pair_videos):
+    a, _, c = pair_videos
+    clip = PairClipCache(tmp_path / "cache").get(a, c, n_frames=5)
+    # video 1: linspace(0, 9, 5) = 0, 2.25, 4.5, 6.75, 9 -> 0, 2, 4, 6, 9; video 2 (3 frames): 0, 1, 2, 2, 2
+    assert_colours(read_frames(clip, 10), [0, 2, 4, 6, 9, 0, 1, 2, 2, 2])
+
+
+def test_cache_errors_name_pair_and_path(tmp_path, pair_videos):
+    a, _, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    missing = tmp_path / "missing.mp4"
+    with pytest.raises(FileNotFoundError) as info:
+        cache.get(a, missing, n_frames=4, pair_id="pair-17")
+    text = str(info.value)
+    assert str(missing) in text and str(a) in text and "pair-17" in text
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x01garbage" * 300)
+    with pytest.raises(VideoDecodeError) as info:
+        cache.get(bad, a, n_frames=4, pair_id=42)
+    err = info.value
+    assert err.path == str(bad) and err.pair_id == 42
+    assert str(bad) in str(err) and str(a) in str(err) and "pair 42" in str(err)
+    leftovers = list((tmp_path / "cache").glob(".*")) if (tmp_path / "cache").exists() else []
+    assert leftovers == []
+
+
+def test_default_cache_dir_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVIS_CACHE_DIR", str(tmp_path / "envcache"))
+    assert PairClipCache().cache_dir == tmp_path / "envcache"
+    monkeypatch.delenv("CONVIS_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert PairClipCache().cache_dir == tmp_path / "home" / ".cache" / "convis" / "clips"
+
+
+def _concurrent_worker(cache_dir: str, v1: str, v2: str, barrier, out_file: str) -> None:
+    barrier.wait(timeout=60)
+    path = PairClipCache(cache_dir).get(v1, v2, n_frames=4)
+    Path(out_file).write_text(path)
+
+
+def test_concurrent_builds_from_processes(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    cache_dir = tmp_path / "cache"
+    ctx = multiprocessing.get_context("spawn")
+    n = 3
+    barrier = ctx.Barrier(n)
+    procs = [
+        ctx.Process(target=_concurrent_worker,
+                    args=(str(cache_dir), str(a), str(b), barrier, str(tmp_path / f"out{i}.txt")))
+        for i in range(n)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * n
+    paths = {(tmp_path / f"out{i}.txt").read_text() for i in range(n)}
+    assert len(paths) == 1
+    clip = Path(paths.pop())
+    assert_colours(read_frames(clip, 8), [0, 3, 6, 9, 9, 6, 3, 0], tol=TOL)
+    assert count_frames(clip) == 8
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted([clip.name, clip.with_suffix(".json").name])
+    assert PairClipCache(cache_dir).is_valid(clip.stem, 4)
