@@ -1,0 +1,132 @@
+"""End to end through the real `lmms-eval` CLI on the bundled synthetic set (CPU, offline, no weights)."""
+
+import glob
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+from scipy.stats import kendalltau, spearmanr
+
+from convis_tasks import task_path
+from convis_tasks.cli import run_correlate
+from convis_tasks.utils.dataset import DEMO_DIR
+from convis_tasks.utils.prompts import render_prompt
+from convis_tasks.utils.video import count_frames, read_frames
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None,
+                                reason="lmms-eval is not installed (pip install -e '.[harness]')")
+
+CONCEPTS = {"main_action": ("MainAction", "Main Action"), "main_subjects": ("MainSubjects", "Main Subjects"),
+            "main_objects": ("MainObjects", "Main Objects"), "location": ("Location", "Location"),
+            "order_of_actions": ("OrderOfActions", "Order Of Actions")}
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lmms_eval_out")
+    env = dict(os.environ, CONVIS_DATA_DIR=str(DEMO_DIR), CONVIS_CACHE_DIR=str(out / "clips"),
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(out / "hf_datasets"))
+    cmd = [sys.executable, "-m", "lmms_eval", "--model", "convis_colour_histogram", "--tasks", "convis,convis_global",
+           "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", str(out / "run")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(open(glob.glob(str(out / "run" / "**" / "*_results.json"), recursive=True)[0]).read())
+    samples = {}
+    for path in glob.glob(str(out / "run" / "**" / "*_samples_*.jsonl"), recursive=True):
+        task = re.search(r"_samples_(.+)\.jsonl$", path).group(1)
+        samples[task] = [json.loads(line) for line in open(path)]
+    return out, results, samples
+
+
+def _truth():
+    return [json.loads(line) for line in (DEMO_DIR / "ConVIS.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_model_is_registered_through_the_entry_point_group():
+    names = {ep.name for ep in entry_points(group="lmms_eval.models")}
+    assert "convis" in names
+
+
+def test_every_concept_task_reports_scipy_correlations_of_the_logged_answers(run):
+    _, results, samples = run
+    truth = {(r["video1"], r["video2"]): r for r in _truth()}
+    for concept, (gt_key, prompt_name) in CONCEPTS.items():
+        task = f"convis_{concept}"
+        logged = samples[task]
+        assert len(logged) == len(truth)
+        x, y = [], []
+        for s in logged:
+            record = s["spearman"]
+            x.append(float(re.fullmatch(r"Score: (\d\.\d\d)", s["filtered_resps"]).group(1)))
+            y.append(truth[(record["video1"], record["video2"])][gt_key])
+            assert s["input"] == render_prompt("benchmark", prompt_name)
+        metrics = results["results"][task]
+        assert metrics["n,none"] == len(truth) and metrics["unparsed,none"] == 0
+        assert metrics["spearman,none"] == pytest.approx(100 * spearmanr(x, y).statistic, abs=1e-9)
+        assert metrics["kendall,none"] == pytest.approx(100 * kendalltau(x, y).statistic, abs=1e-9)
+    group = results["results"]["convis"]
+    assert group["spearman,none"] == pytest.approx(
+        np.mean([results["results"][f"convis_{c}"]["spearman,none"] for c in CONCEPTS]), abs=1e-9)
+
+
+def test_global_task_is_correlated_with_every_concept(run):
+    _, results, samples = run
+    metrics = results["results"]["convis_global"]
+    for concept in CONCEPTS:
+        assert np.isfinite(metrics[f"spearman_{concept},none"])
+    assert samples["convis_global"][0]["input"] == render_prompt("global")
+
+
+def test_scoring_cli_on_the_logged_samples_agrees_with_the_harness(run):
+    out, results, _ = run
+    scored = run_correlate(str(out / "run"), str(DEMO_DIR / "ConVIS.jsonl"))
+    for concept in CONCEPTS:
+        assert scored[concept]["spearman"] == pytest.approx(results["results"][f"convis_{concept}"]["spearman,none"],
+                                                            abs=1e-12)
+
+
+def test_the_model_saw_n_frames_of_video_1_then_n_of_video_2(run):
+    out, _, _ = run
+    clips = sorted(glob.glob(str(out / "clips" / "*.mp4")))
+    assert len(clips) == len(_truth())  # one clip per pair, shared by the five concepts and the global task
+    # the pair whose two videos differ most, so that a swapped or mixed order could not pass
+    def frames_of(row):
+        return (read_frames(DEMO_DIR / row["video1"], FRAMES).astype(int),
+                read_frames(DEMO_DIR / row["video2"], FRAMES).astype(int))
+
+    v1, v2 = max((frames_of(r) for r in _truth()), key=lambda f: np.abs(f[0] - f[1]).mean())
+    assert np.abs(v1 - v2).mean() > 10
+    for clip in clips:
+        assert count_frames(clip) == 2 * FRAMES
+        frames = read_frames(clip, 2 * FRAMES).astype(int)
+        if np.abs(frames[:FRAMES] - v1).mean() < 3 and np.abs(frames[FRAMES:] - v2).mean() < 3:
+            return
+    pytest.fail("no cached clip holds the first pair's frames in order (video 1 then video 2)")
+
+
+def test_a_user_defined_concept_task_loads_through_lmms_eval(tmp_path, monkeypatch):
+    from lmms_eval.tasks import TaskManager, get_task_dict
+
+    (tmp_path / "convis_point_of_view.yaml").write_text(
+        "task: convis_point_of_view\n"
+        f"include: {task_path()}/_template_yaml\n"
+        "process_docs: !function convis_tasks.hooks.docs_location\n"
+        "lmms_eval_specific_kwargs:\n"
+        "  default: {concept_name: point of view, frames_per_video: 4, prompt: benchmark, input: concat}\n")
+    monkeypatch.setenv("CONVIS_DATA_DIR", str(DEMO_DIR))
+    monkeypatch.setenv("CONVIS_CACHE_DIR", str(tmp_path / "clips"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    manager = TaskManager(include_path=str(tmp_path), include_defaults=False)
+    task = get_task_dict(["convis_point_of_view"], manager)["convis_point_of_view"]
+    docs = task.test_docs()
+    assert len(docs) == len(_truth())
+    assert task.doc_to_text(docs[0]) == render_prompt("benchmark", "point of view")
+    (clip,) = task.doc_to_visual(docs[0])
+    assert count_frames(clip) == 2 * 4
