@@ -73,9 +73,68 @@ def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None
 def _cmd_correlate(args: argparse.Namespace) -> int:
     results = run_correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
     if args.json:
-        print(json.dumps({c: {k: _json_number(v) for k, v in r.items()} for c, r in results.items()}))
+        print(json.dumps(_json_clean(results)))
     else:
         print(correlation_table(results))
+    return 0
+
+
+RETRIEVAL_COLUMNS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bottom", "kendall", "ndcg")
+
+
+def run_retrieval(predictions_path: str, rankings: str, concepts: str | None = "all") -> dict[str, dict]:
+    """Retrieval metrics (x100) per concept of a predictions file/folder against human rankings."""
+    from .utils.concepts import RETRIEVAL_CONCEPT_KEYS
+    from .utils.predictions import PredictionError
+    from .utils.rankings import load_rankings, load_retrieval_predictions
+    from .utils.retrieval import evaluate_retrieval
+
+    truth = load_rankings(rankings)
+    predictions = load_retrieval_predictions(predictions_path)
+    requested = [c for c in parse_concepts(concepts) if c in RETRIEVAL_CONCEPT_KEYS]
+    explicit = concepts is not None and concepts.strip().lower() != "all"
+    results: dict[str, dict] = {}
+    for concept in requested:
+        scores = predictions.get(concept, predictions.get(None))
+        if scores is None:
+            if explicit:
+                raise PredictionError(f"{predictions_path} holds no retrieval scores for concept {concept}")
+            continue
+        if not truth[concept]:
+            continue
+        result = evaluate_retrieval(truth[concept], scores)
+        if result.excluded:
+            print(f"convis: warning: {concept}: {len(result.excluded)} anchor(s) without complete predictions "
+                  f"were left out: {', '.join(result.excluded[:5])}{' ...' if len(result.excluded) > 5 else ''}",
+                  file=sys.stderr)
+        results[concept] = result.to_dict()
+    if not results:
+        raise PredictionError(f"{predictions_path} holds retrieval scores for none of the requested concepts")
+    return results
+
+
+def retrieval_table(results: dict[str, dict]) -> str:
+    """Markdown table: the model's row and the random-choice row per concept."""
+    head = "| concept | " + " | ".join(RETRIEVAL_COLUMNS) + " | anchors |"
+    lines = [head, "|---|" + "---:|" * (len(RETRIEVAL_COLUMNS) + 1)]
+    for key, r in results.items():
+        lines.append(f"| {get_concept(key).title} | " + " | ".join(_fmt(r[c], 1) for c in RETRIEVAL_COLUMNS)
+                     + f" | {r['anchors']} |")
+        rnd = r["random"]
+        lines.append(f"| {get_concept(key).title} (random choice) | {_fmt(rnd['r@1'], 1)} | {_fmt(rnd['p@1'], 1)} "
+                     f"| {_fmt(rnd['f1@1'], 1)} |" + " |" * (len(RETRIEVAL_COLUMNS) - 3) + f" {r['anchors']} |")
+    return "\n".join(lines)
+
+
+def _json_clean(value):
+    if isinstance(value, dict):
+        return {k: _json_clean(v) for k, v in value.items()}
+    return _json_number(value)
+
+
+def _cmd_retrieval(args: argparse.Namespace) -> int:
+    results = run_retrieval(args.predictions, args.ground_truth, args.concept)
+    print(json.dumps(_json_clean(results)) if args.json else retrieval_table(results))
     return 0
 
 
@@ -100,7 +159,8 @@ def _cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_command(output: str, model: str = "convis_colour_histogram", tasks: str = "convis,convis_global",
+def demo_command(output: str, model: str = "convis_colour_histogram",
+                 tasks: str = "convis,convis_global,convis_retrieval",
                  limit: int | None = None) -> list[str]:
     """The lmms-eval command line the demo runs."""
     cmd = [sys.executable, "-m", "lmms_eval", "--model", model, "--tasks", tasks,
@@ -127,6 +187,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return completed.returncode
     print(f"\nConViS demo ({args.model}) on {env[DATA_ENV]}: correlation with the human means, from the logged samples\n")
     print(correlation_table(run_correlate(output, env[DATA_ENV])))
+    print("\nConcept-conditioned retrieval (x100), with the expected score of a random choice\n")
+    print(retrieval_table(run_retrieval(output, str(Path(env[DATA_ENV]) / "ranked.json"))))
     print(f"\nlmms-eval output: {output}")
     return 0
 
@@ -144,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score unparsed answers as 3.0 (the benchmark protocol) or leave them out")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_correlate)
+
+    p = sub.add_parser("retrieval", help="R@1 / P@1 / F1@1 (top and bottom), Kendall tau and NDCG of retrieval")
+    p.add_argument("predictions", help="release per-anchor score JSON, or lmms-eval --log_samples file or folder")
+    p.add_argument("--ground-truth", required=True, help="human rankings: a JSON list of {anchor, <Concept>: {...}}")
+    p.add_argument("--concept", default="all", help="a concept name (any spelling), a comma list, or 'all'")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_retrieval)
 
     p = sub.add_parser("agreement", help="Krippendorff's alpha (ordinal) of the raw ratings")
     p.add_argument("annotations", help="the raw ratings, vicos.user_inputs.json")

@@ -143,3 +143,76 @@ def _concept_aggregator(concept: str, metric: str) -> Callable:
 for _key in CONCEPT_KEYS:
     for _metric in ("spearman", "kendall"):
         globals()[f"aggregate_{_metric}_{_key}"] = _concept_aggregator(_key, _metric)
+
+
+# --- concept-conditioned retrieval -------------------------------------------------------------
+
+RETRIEVAL_METRICS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bottom", "kendall", "ndcg",
+                     "anchors", "excluded", "unparsed", "random_r@1", "random_p@1", "random_f1@1")
+
+
+def retrieval_docs(concept: str) -> Callable:
+    """A ``process_docs`` hook: one document per (anchor, candidate) ranked by humans for ``concept``."""
+
+    def process_docs(dataset):
+        import datasets
+
+        from .utils.dataset import load_retrieval_documents
+
+        return datasets.Dataset.from_list(load_retrieval_documents(concept))
+
+    process_docs.__name__ = f"retrieval_docs_{concept}"
+    return process_docs
+
+
+for _key in ("main_action", "main_subjects", "main_objects", "location"):
+    globals()[f"retrieval_docs_{_key}"] = retrieval_docs(_key)
+
+
+def retrieval_doc_to_target(doc: dict) -> str:
+    return f"human rank {doc['human_rank']:g}"
+
+
+def process_retrieval_results(doc: dict, results: list[str]) -> dict:
+    """One record per (anchor, candidate); the aggregators put each anchor's candidates back together."""
+    answer = results[0] if results else ""
+    record = {
+        "kind": "retrieval",
+        "anchor": doc["anchor"],
+        "candidate": doc["candidate"],
+        "concept": doc["concept"],
+        "answer": answer,
+        "score": parse_score(answer),
+        "human_rank": doc["human_rank"],
+    }
+    return {metric: record for metric in RETRIEVAL_METRICS}
+
+
+def _retrieval_result(records: list[dict]):
+    from .utils.retrieval import evaluate_retrieval
+
+    human: dict[str, dict[str, float]] = {}
+    scores: dict[str, dict[str, float | None]] = {}
+    for r in records:
+        known = scores.setdefault(r["anchor"], {})
+        if r["candidate"] in known and known[r["candidate"]] != r["score"]:
+            raise ValueError(f"anchor {r['anchor']} candidate {r['candidate']} was scored twice with different "
+                             "answers")
+        known[r["candidate"]] = r["score"]
+        human.setdefault(r["anchor"], {})[r["candidate"]] = r["human_rank"]
+    return evaluate_retrieval(human, scores).to_dict()
+
+
+def _retrieval_aggregator(metric: str) -> Callable:
+    def aggregate(records: list[dict]) -> float:
+        result = _retrieval_result(records)
+        if metric.startswith("random_"):
+            return result["random"][metric[len("random_"):]]
+        return result[metric]
+
+    aggregate.__name__ = "aggregate_retrieval_" + metric.replace("@", "_at_")
+    return aggregate
+
+
+for _metric in RETRIEVAL_METRICS:
+    globals()["aggregate_retrieval_" + _metric.replace("@", "_at_")] = _retrieval_aggregator(_metric)

@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 
 from convis_tasks import task_path
-from convis_tasks.cli import run_correlate
+from convis_tasks.cli import run_correlate, run_retrieval
 from convis_tasks.utils.dataset import DEMO_DIR
 from convis_tasks.utils.prompts import render_prompt
 from convis_tasks.utils.video import count_frames, read_frames
@@ -33,7 +33,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lmms_eval_out")
     env = dict(os.environ, CONVIS_DATA_DIR=str(DEMO_DIR), CONVIS_CACHE_DIR=str(out / "clips"),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(out / "hf_datasets"))
-    cmd = [sys.executable, "-m", "lmms_eval", "--model", "convis_colour_histogram", "--tasks", "convis,convis_global",
+    cmd = [sys.executable, "-m", "lmms_eval", "--model", "convis_colour_histogram", "--tasks", "convis,convis_global,convis_retrieval",
            "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", str(out / "run")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -92,10 +92,44 @@ def test_scoring_cli_on_the_logged_samples_agrees_with_the_harness(run):
                                                             abs=1e-12)
 
 
+def test_retrieval_tasks_score_each_anchor_from_its_four_requests(run):
+    out, results, samples = run
+    rankings = json.loads((DEMO_DIR / "ranked.json").read_text())
+    for concept, (gt_key, _) in CONCEPTS.items():
+        if concept == "order_of_actions":
+            continue
+        task = f"convis_retrieval_{concept}"
+        logged = samples[task]
+        assert len(logged) == 4 * len(rankings)  # one request per (anchor, candidate)
+        scores = {}
+        for s in logged:
+            record = s["r@1"]
+            scores.setdefault(record["anchor"], {})[record["candidate"]] = float(
+                re.fullmatch(r"Score: (\d\.\d\d)", s["filtered_resps"]).group(1))
+        # R@1 and P@1 of the top, derived directly from the definitions
+        recalls, precisions = [], []
+        for entry in rankings:
+            human, model = entry[gt_key], scores[entry["anchor"]]
+            relevant = {c for c, r in human.items() if r == min(human.values())}
+            predicted = {c for c, v in model.items() if v == max(model.values())}
+            recalls.append(len(relevant & predicted) / len(relevant))
+            precisions.append(len(relevant & predicted) / len(predicted))
+        metrics = results["results"][task]
+        assert metrics["anchors,none"] == len(rankings) and metrics["excluded,none"] == 0
+        assert metrics["r@1,none"] == pytest.approx(100 * np.mean(recalls), abs=1e-9)
+        assert metrics["p@1,none"] == pytest.approx(100 * np.mean(precisions), abs=1e-9)
+        assert metrics["random_r@1,none"] == pytest.approx(25.0)
+    scored = run_retrieval(str(out / "run"), str(DEMO_DIR / "ranked.json"))
+    assert scored["location"]["f1@1"] == pytest.approx(results["results"]["convis_retrieval_location"]["f1@1,none"])
+
+
 def test_the_model_saw_n_frames_of_video_1_then_n_of_video_2(run):
     out, _, _ = run
     clips = sorted(glob.glob(str(out / "clips" / "*.mp4")))
-    assert len(clips) == len(_truth())  # one clip per pair, shared by the five concepts and the global task
+    retrieval_pairs = {(e["anchor"], c) for e in json.loads((DEMO_DIR / "ranked.json").read_text()) for c in e["Location"]}
+    pair_pairs = {(r["video1"].split("/")[-1], r["video2"].split("/")[-1]) for r in _truth()}
+    # one clip per distinct pair, shared by the five concepts, the global task and the retrieval tasks
+    assert len(clips) == len(pair_pairs | retrieval_pairs)
     # the pair whose two videos differ most, so that a swapped or mixed order could not pass
     def frames_of(row):
         return (read_frames(DEMO_DIR / row["video1"], FRAMES).astype(int),

@@ -111,13 +111,14 @@ def test_generator_reproduces_bundled_jsonl(tmp_path, demo_records):
 def test_cli_is_deterministic(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     S.make_demo_set(a)
+    S.make_retrieval_set(a)
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-m", "convis_tasks.utils.synthetic", str(b)], cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == len(S.DEMO_VIDEOS) + 1
+    assert files_a == files_b and len(files_a) == len(S.DEMO_VIDEOS) + 3  # + ConVIS.jsonl, ranked, to_be_ranked
     for rel in files_a:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
@@ -176,3 +177,24 @@ def test_bad_attributes_are_rejected():
                         "action": ("left_to_right", "fly"), "order": "ab"})
     with pytest.raises(ValueError):
         S.phases({"action": ("circle", "bounce"), "order": "sideways"})
+
+
+def test_bundled_retrieval_sets_match_the_generator_and_the_pair_rules(tmp_path):
+    records = S.make_retrieval_set(tmp_path)
+    for name in ("ranked.json", "to_be_ranked.json"):
+        assert (tmp_path / name).read_bytes() == (DEMO_DIR / name).read_bytes(), name
+    assert len(records) == len(S.DEMO_RETRIEVAL)
+    for rec in records:
+        anchor = rec["anchor"][:-4]
+        for key in S.RETRIEVAL_KEYS:
+            ranks = rec[key]
+            assert sorted(ranks) == sorted(f"{c}.mp4" for c in S.DEMO_RETRIEVAL[anchor])
+            # a candidate ranked better has a strictly higher concept score, tied ranks have equal scores
+            score = {c: S.concept_scores(S.DEMO_VIDEOS[anchor], S.DEMO_VIDEOS[c[:-4]])[key] for c in ranks}
+            for c1 in ranks:
+                for c2 in ranks:
+                    if ranks[c1] < ranks[c2]:
+                        assert score[c1] > score[c2]
+                    elif ranks[c1] == ranks[c2]:
+                        assert score[c1] == score[c2]
+    assert S.human_ranks({"a": 5.0, "b": 5.0, "c": 3.0, "d": 1.0}) == {"a": 1, "b": 1, "c": 3, "d": 4}

@@ -118,3 +118,46 @@ def load_documents(concept: str | None, data_dir: str | os.PathLike | None = Non
     """Documents of one task: locate the data, read ``ConVIS.jsonl``, check every video is there."""
     root = resolve_data_dir(data_dir)
     return build_documents(load_ground_truth(root / PAIR_FILE), root, concept)
+
+
+RANKINGS_ENV = "CONVIS_RANKINGS"
+RANKING_FILE = "ranked.json"
+
+
+def resolve_rankings(data_dir: Path) -> Path:
+    """The retrieval rankings file: ``$CONVIS_RANKINGS``, else ``ranked.json`` in the data folder."""
+    explicit = os.environ.get(RANKINGS_ENV)
+    path = Path(explicit).expanduser() if explicit else data_dir / RANKING_FILE
+    if not path.is_file():
+        raise DataNotFoundError(f"retrieval rankings not found at {path}: put the human rankings (a JSON list of "
+                                f"{{anchor, <Concept>: {{candidate: rank}}}}) there or set {RANKINGS_ENV}")
+    return path
+
+
+def load_retrieval_documents(concept: str, data_dir: str | os.PathLike | None = None) -> list[dict]:
+    """One document per (anchor, candidate) of the anchors that humans ranked for ``concept``.
+
+    Video 1 is the anchor, video 2 the candidate; the human rank travels with the document so that the
+    aggregation needs no other file. Documents are sorted by anchor, then candidate.
+    """
+    from .rankings import load_rankings
+
+    root = resolve_data_dir(data_dir)
+    rankings_path = resolve_rankings(root)
+    rankings = load_rankings(rankings_path)[concept]
+    locator = VideoLocator(root)
+    docs = []
+    for anchor in sorted(rankings):
+        for candidate in sorted(rankings[anchor]):
+            pair = f"{anchor} / {candidate} (retrieval, {rankings_path})"
+            docs.append({
+                "pair_id": f"{anchor}|{candidate}",
+                "anchor": anchor,
+                "candidate": candidate,
+                "video1_path": locator.locate(anchor, pair),
+                "video2_path": locator.locate(candidate, pair),
+                "concept": concept,
+                "concept_name": get_concept(concept).prompt_name,
+                "human_rank": rankings[anchor][candidate],
+            })
+    return docs

@@ -42,6 +42,10 @@ __all__ = [
     "render_video",
     "concept_scores",
     "make_demo_set",
+    "DEMO_RETRIEVAL",
+    "RETRIEVAL_KEYS",
+    "human_ranks",
+    "make_retrieval_set",
     "main",
 ]
 
@@ -129,6 +133,17 @@ DEMO_PAIRS: tuple[tuple[str, str], ...] = (
     ("v02", "v06"),
     ("v06", "v07"),
 )
+
+#: The demo retrieval sets: anchor id -> its four candidate ids (like the release's to_be_ranked.json).
+DEMO_RETRIEVAL: dict[str, tuple[str, ...]] = {
+    "v01": ("v03", "v05", "v06", "v08"),
+    "v04": ("v02", "v05", "v07", "v08"),
+    "v06": ("v01", "v03", "v05", "v07"),
+    "v07": ("v02", "v03", "v04", "v06"),
+}
+
+#: The concepts humans ranked for retrieval (no order of actions), as keys of the release's ranking file.
+RETRIEVAL_KEYS = ("MainAction", "MainSubjects", "MainObjects", "Location")
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,6 +318,31 @@ def make_demo_set(out_dir: str | os.PathLike) -> list[dict]:
     return records
 
 
+def human_ranks(scores: Mapping[str, float]) -> dict[str, int]:
+    """Competition ranks of candidates by descending similarity (1 = most similar; ties share a rank)."""
+    return {c: 1 + sum(1 for other in scores.values() if other > value) for c, value in scores.items()}
+
+
+def make_retrieval_set(out_dir: str | os.PathLike) -> list[dict]:
+    """Write ``to_be_ranked.json`` and ``ranked.json`` (the release's ranking format: a list of
+    ``{"anchor": ..., "MainAction": {candidate: rank}, ...}``) for :data:`DEMO_RETRIEVAL`, ranks derived from
+    :func:`concept_scores`; return the ranking records."""
+    out = Path(out_dir)
+    to_rank = {f"{a}.mp4": [f"{c}.mp4" for c in cands] for a, cands in DEMO_RETRIEVAL.items()}
+    records = []
+    for anchor, cands in DEMO_RETRIEVAL.items():
+        rec: dict[str, Any] = {"anchor": f"{anchor}.mp4"}
+        scores = {c: concept_scores(DEMO_VIDEOS[anchor], DEMO_VIDEOS[c]) for c in cands}
+        for key in RETRIEVAL_KEYS:
+            rec[key] = human_ranks({f"{c}.mp4": scores[c][key] for c in cands})
+        records.append(rec)
+    for name, payload in (("to_be_ranked.json", to_rank), ("ranked.json", records)):
+        tmp = out / (name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+        os.replace(tmp, out / name)
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m convis_tasks.utils.synthetic OUT_DIR``: regenerate the demo set."""
     args = sys.argv[1:] if argv is None else argv
@@ -310,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m convis_tasks.utils.synthetic OUT_DIR", file=sys.stderr)
         return 2
     records = make_demo_set(args[0])
-    print(f"wrote {len(DEMO_VIDEOS)} videos and {len(records)} pairs to {args[0]}")
+    rankings = make_retrieval_set(args[0])
+    print(f"wrote {len(DEMO_VIDEOS)} videos, {len(records)} pairs and {len(rankings)} retrieval sets to {args[0]}")
     return 0
 
 
