@@ -164,3 +164,61 @@ def test_a_user_defined_concept_task_loads_through_lmms_eval(tmp_path, monkeypat
     assert task.doc_to_text(docs[0]) == render_prompt("benchmark", "point of view")
     (clip,) = task.doc_to_visual(docs[0])
     assert count_frames(clip) == 2 * 4
+
+
+def _metrics(results: dict) -> dict:
+    return {(task, key): value for task, values in results["results"].items() for key, value in values.items()
+            if isinstance(value, (int, float))}
+
+
+def _lmms_eval(out, model_args, *extra, model="convis_colour_histogram", launcher=(sys.executable, "-m")):
+    env = dict(os.environ, CONVIS_DATA_DIR=str(DEMO_DIR), CONVIS_CACHE_DIR=str(out / "clips"), HF_HUB_OFFLINE="1",
+               HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(out / "hf_datasets"), ACCELERATE_USE_CPU="1")
+    cmd = [*launcher, "lmms_eval", "--model", model, "--tasks", "convis,convis_global,convis_retrieval",
+           "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", str(out / "run")]
+    if model_args:
+        cmd += ["--model_args", model_args]
+    return subprocess.Popen(cmd + list(extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _results_of(out) -> dict:
+    return json.loads(open(glob.glob(str(out / "run" / "**" / "*_results.json"), recursive=True)[0]).read())
+
+
+def test_two_processes_give_exactly_the_metrics_of_one(run, tmp_path):
+    """torchrun + gloo on CPU through the real CLI; ranks race to build the same clips in a fresh cache."""
+    proc = _lmms_eval(tmp_path, None, launcher=(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                                                "-m"))
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log[-3000:]
+    assert "Running on rank 1" in log
+    single, double = _metrics(run[1]), _metrics(_results_of(tmp_path))
+    assert double and double == single
+
+
+def test_an_interrupted_run_resumes_without_recomputing_and_ends_identical(run, tmp_path):
+    journal = tmp_path / "journal"
+    args = f"inner=convis_colour_histogram,journal={journal}"
+    first = _lmms_eval(tmp_path, args, model="convis_resumable")
+    import time
+
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        lines = sum(len(p.read_text().splitlines()) for p in journal.glob("*.jsonl")) if journal.exists() else 0
+        if lines >= 10:
+            break
+        time.sleep(0.1)
+    first.kill()  # SIGKILL: no clean-up, possibly a torn last line
+    first.communicate()
+    done_before = {json.loads(line)["key"] for p in journal.glob("*.jsonl") for line in p.read_text().splitlines()
+                   if line.strip().endswith("}")}
+    assert 10 <= len(done_before) < 119, "the run was not interrupted midway"
+
+    second = _lmms_eval(tmp_path, args, model="convis_resumable")
+    log, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, log[-3000:]
+    assert f"{len(done_before)} answers from" in log
+    keys = [json.loads(line)["key"] for p in journal.glob("*.jsonl") for line in p.read_text().splitlines()
+            if line.strip().endswith("}")]
+    assert len(keys) == len(set(keys))  # nothing answered twice
+    assert _metrics(_results_of(tmp_path)) == _metrics(run[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 MODELS = {
     # --model name: class path
     "convis_colour_histogram": "convis_tasks.model_wrappers.colour_histogram.ColourHistogramSimilarity",
+    "convis_resumable": "convis_tasks.model_wrappers.resumable.ResumableModel",
 }
 
 

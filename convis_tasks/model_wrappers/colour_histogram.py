@@ -35,8 +35,15 @@ class ColourHistogramSimilarity(lmms):
 
     def __init__(self, bins: int = 4, frames_per_video: int = 8, **kwargs) -> None:
         super().__init__()
+        import torch
+
+        self._device = torch.device("cpu")  # lmms-eval's multi-process gather puts small tensors here
         self.bins = int(bins)
         self.frames_per_video = int(frames_per_video)
+
+    @property
+    def device(self):
+        return self._device
 
     def _pair_frames(self, visuals: list) -> tuple[np.ndarray, np.ndarray]:
         if len(visuals) == 2:  # input: two_videos
