@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from .utils.concepts import CONCEPT_KEYS
+from .utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from .utils.metrics import ConstantInputWarning, score_pairs  # noqa: F401  (re-exported for users)
 from .utils.parsing import parse_score
 from .utils.prompts import render_prompt
@@ -17,18 +17,23 @@ from .utils.prompts import render_prompt
 DEFAULT_FRAMES = 8  # frames per video, i.e. 16 per pair, as in the benchmark
 
 
-def concept_docs(concept: str | None) -> Callable:
-    """A ``process_docs`` hook: replace the placeholder split by the pairs of ``concept`` (None: concept-free)."""
+def _process_docs_hook(name: str, load: Callable[[], list[dict]]) -> Callable:
+    """A ``process_docs`` hook that replaces the placeholder split by the documents ``load()`` returns."""
 
     def process_docs(dataset):
         import datasets
 
-        from .utils.dataset import load_documents
+        return datasets.Dataset.from_list(load())
 
-        return datasets.Dataset.from_list(load_documents(concept))
-
-    process_docs.__name__ = f"docs_{concept or 'global'}"
+    process_docs.__name__ = name
     return process_docs
+
+
+def concept_docs(concept: str | None) -> Callable:
+    """The pair-scoring documents of ``concept`` (None: the concept-free task)."""
+    from .utils.dataset import load_documents
+
+    return _process_docs_hook(f"docs_{concept or 'global'}", lambda: load_documents(concept))
 
 
 for _key in CONCEPT_KEYS:
@@ -152,20 +157,13 @@ RETRIEVAL_METRICS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bot
 
 
 def retrieval_docs(concept: str) -> Callable:
-    """A ``process_docs`` hook: one document per (anchor, candidate) ranked by humans for ``concept``."""
+    """One document per (anchor, candidate) ranked by humans for ``concept``."""
+    from .utils.dataset import load_retrieval_documents
 
-    def process_docs(dataset):
-        import datasets
-
-        from .utils.dataset import load_retrieval_documents
-
-        return datasets.Dataset.from_list(load_retrieval_documents(concept))
-
-    process_docs.__name__ = f"retrieval_docs_{concept}"
-    return process_docs
+    return _process_docs_hook(f"retrieval_docs_{concept}", lambda: load_retrieval_documents(concept))
 
 
-for _key in ("main_action", "main_subjects", "main_objects", "location"):
+for _key in RETRIEVAL_CONCEPT_KEYS:
     globals()[f"retrieval_docs_{_key}"] = retrieval_docs(_key)
 
 
