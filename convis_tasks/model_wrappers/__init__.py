@@ -9,6 +9,9 @@ MODELS = {
     # --model name: class path
     "convis_colour_histogram": "convis_tasks.model_wrappers.colour_histogram.ColourHistogramSimilarity",
     "convis_resumable": "convis_tasks.model_wrappers.resumable.ResumableModel",
+    "convis_frame_embedding": "convis_tasks.model_wrappers.embedding.FrameEmbeddingSimilarity",
+    "convis_caption_similarity": "convis_tasks.model_wrappers.embedding.CaptionSimilarity",
+    "convis_clipscore": "convis_tasks.model_wrappers.embedding.CrossModalSimilarity",
 }
 
 

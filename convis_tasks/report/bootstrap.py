@@ -111,12 +111,33 @@ def resample(x: np.ndarray, y: np.ndarray, b: int = DEFAULT_B, seed: int = DEFAU
     return Resampled(rho * 100.0, tau * 100.0, rho_s * 100.0, tau_s * 100.0, int(x.size))
 
 
+def mean_resampled(items: list[tuple[list, Resampled]]) -> Resampled | None:
+    """The mean over concepts of several :class:`Resampled` (one per concept), resample by resample.
+
+    Only defined when every concept was scored on the same pairs (then the same indices resampled them all);
+    None otherwise.
+    """
+    if not items or any(keys != items[0][0] for keys, _ in items):
+        return None
+    rs = [r for _, r in items]
+    return Resampled(float(np.mean([r.spearman for r in rs])), float(np.mean([r.kendall for r in rs])),
+                     np.mean([r.spearman_samples for r in rs], axis=0),
+                     np.mean([r.kendall_samples for r in rs], axis=0), rs[0].n)
+
+
+def resample_table(predictions: Mapping[PairKey, float | None], reference: Mapping[PairKey, float],
+                   b: int = DEFAULT_B, seed: int = DEFAULT_SEED, unparsed: str = "neutral"
+                   ) -> tuple[list[PairKey], Resampled]:
+    """(the pairs used, :class:`Resampled`) of one prediction table against the reference."""
+    keys, (x,), y = aligned([predictions], reference, unparsed)
+    return keys, resample(x, y, b, seed)
+
+
 def bootstrap_ci(predictions: Mapping[PairKey, float | None], reference: Mapping[PairKey, float],
                  b: int = DEFAULT_B, seed: int = DEFAULT_SEED, unparsed: str = "neutral",
                  level: float = LEVEL) -> dict[str, Interval]:
     """95% percentile intervals of rho and tau (x100) of one prediction table against the reference."""
-    _, (x,), y = aligned([predictions], reference, unparsed)
-    return resample(x, y, b, seed).ci(level)
+    return resample_table(predictions, reference, b, seed, unparsed)[1].ci(level)
 
 
 @dataclass(frozen=True)

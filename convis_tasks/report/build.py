@@ -26,7 +26,8 @@ from ..utils.annotations import GroundTruth
 from ..utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, get_concept
 from ..utils.metrics import ConstantInputWarning, score_pairs
 from ..utils.predictions import Predictions
-from .bootstrap import DEFAULT_SEED, Resampled, aligned, interval, paired_from_samples, resample
+from .bootstrap import (DEFAULT_SEED, Resampled, aligned, mean_resampled, paired_from_samples, resample,
+                        resample_table)
 from .ceiling import COMPOSITE, human_ceiling
 from .composite import composite_predictions, composite_truth, describe, score_composite
 from .inputs import ReportInput
@@ -160,6 +161,12 @@ class _Builder:
                 row, data = self._row(item.label, shared, source)
                 glob.rows.append(row)
                 self.data["global"][item.label] = data
+        for table in (pairs, glob):
+            total = max((len(self.references[c]) for c in concepts), default=0)
+            partial = [r.label for r in table.rows if r.values.get("n") != total]
+            if partial:
+                table.notes.append(f"scored on fewer than the {total} benchmark pairs (see Pairs): "
+                                   f"{', '.join(partial)}; their correlations are not over the same pairs")
         if self.opt.weights:
             pairs.notes.append(f"composite = {describe(self.opt.weights)} (Eq. 2), on predictions and human means alike")
         pairs.notes.append("unparsed answers count as 3.0 (benchmark protocol)" if self.opt.unparsed == "neutral"
@@ -264,18 +271,10 @@ class _Builder:
     def _resampled(self, label: str, tag: str, preds: Mapping, reference: Mapping) -> tuple[list, Resampled]:
         key = (label, tag)
         if key not in self.cache:
-            keys, (x,), y = aligned([preds], reference, self.opt.unparsed)
-            self.cache[key] = (keys, resample(x, y, self.opt.bootstrap, self.opt.seed))
+            self.cache[key] = resample_table(preds, reference, self.opt.bootstrap, self.opt.seed, self.opt.unparsed)
         return self.cache[key]
 
-    @staticmethod
-    def _mean_resampled(items: list[tuple[list, Resampled]]) -> Resampled | None:
-        if not items or any(k != items[0][0] for k, _ in items):
-            return None  # concepts scored on different pairs: resamples are not aligned
-        rs = [r for _, r in items]
-        return Resampled(float(np.mean([r.spearman for r in rs])), float(np.mean([r.kendall for r in rs])),
-                         np.mean([r.spearman_samples for r in rs], axis=0),
-                         np.mean([r.kendall_samples for r in rs], axis=0), rs[0].n)
+    _mean_resampled = staticmethod(mean_resampled)
 
     def _model_tables(self, item: ReportInput) -> dict[str, Mapping] | None:
         scores = item.predictions.scores if item.predictions else {}
@@ -414,8 +413,8 @@ class _Builder:
                 ca, cb = self._composite_preds(ta), self._composite_preds(tb)
                 if ca is not None and cb is not None:
                     keys, (xa, xb), y = aligned([ca, cb], self.composite_reference, "drop")
-                    ra, rb = resample(xa, y, self.opt.bootstrap, self.opt.seed), resample(xb, y, self.opt.bootstrap,
-                                                                                          self.opt.seed)
+                    ra = self._reuse(a, COMPOSITE, keys) or resample(xa, y, self.opt.bootstrap, self.opt.seed)
+                    rb = self._reuse(b_, COMPOSITE, keys) or resample(xb, y, self.opt.bootstrap, self.opt.seed)
                     for m in per_metric_rows:
                         res = paired_from_samples(ra, rb, m)
                         per_metric_rows[m][f"{COMPOSITE}.diff"], per_metric_rows[m][f"{COMPOSITE}.p"] = res, res.p

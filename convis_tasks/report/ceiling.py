@@ -10,9 +10,10 @@ Leave-one-annotator-out (LOAO), per concept:
    their pairs have no correlation and are counted in ``undefined``; those with too few pairs in ``too_few``.
 
 Every annotator counts once whatever the number of pairs they rated, so the row reads "a typical annotator",
-not "the pool of ratings". Krippendorff's alpha (ordinal, :func:`convis_tasks.utils.agreement.agreement`) is
-reported beside it. The composite row (Eq. 2 weights) applies the weights to each annotator's own five ratings
-of a pair, then runs the same procedure on those composite ratings.
+not "the pool of ratings". Krippendorff's alpha (ordinal) is reported beside it
+(:func:`convis_tasks.utils.agreement.krippendorff_alpha`, the value ``convis agreement`` prints). The composite
+row (Eq. 2 weights) applies the weights to each annotator's own five ratings of a pair, then runs the same
+procedure on those composite ratings.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..utils.agreement import agreement
+from ..utils.agreement import krippendorff_alpha
 from ..utils.annotations import Rating, ratings_matrix
 from ..utils.concepts import CONCEPT_KEYS
-from .fastcorr import spearman_kendall
+from .fastcorr import masked_rows
 
 MIN_PAIRS = 3
 COMPOSITE = "composite"
@@ -66,26 +67,17 @@ def loao(matrix: np.ndarray, min_pairs: int = MIN_PAIRS) -> CeilingEntry:
     rated = ~np.isnan(matrix)
     counts = rated.sum(axis=0)
     sums = np.where(rated, matrix, 0.0).sum(axis=0)
-    rhos, taus = [], []
-    too_few = undefined = 0
-    for a in range(matrix.shape[0]):
-        cols = np.flatnonzero(rated[a] & (counts >= 2))
-        if cols.size == 0:
-            continue  # rated nothing that anybody else rated: not part of the ceiling at all
-        if cols.size < min_pairs:
-            too_few += 1
-            continue
-        own = matrix[a, cols]
-        others = (sums[cols] - own) / (counts[cols] - 1)
-        rho, tau = spearman_kendall(own, others)
-        if math.isnan(rho) or math.isnan(tau):
-            undefined += 1
-            continue
-        rhos.append(rho)
-        taus.append(tau)
-    mean = (lambda v: float(np.mean(v)) * 100.0 if v else math.nan)
-    return CeilingEntry(spearman=mean(rhos), kendall=mean(taus), annotators=len(rhos), too_few=too_few,
-                        undefined=undefined)
+    usable = rated & (counts >= 2)[None, :]  # pairs the annotator rated that somebody else rated too
+    with np.errstate(invalid="ignore", divide="ignore"):
+        others = (sums[None, :] - np.where(rated, matrix, 0.0)) / (counts[None, :] - 1)
+    k = usable.sum(axis=1)
+    too_few = int(((k > 0) & (k < min_pairs)).sum())
+    rows = np.flatnonzero(k >= min_pairs)
+    rho, tau = masked_rows(matrix[rows], others[rows], usable[rows])
+    defined = ~(np.isnan(rho) | np.isnan(tau))
+    mean = (lambda v: float(np.mean(v)) * 100.0 if v.size else math.nan)
+    return CeilingEntry(spearman=mean(rho[defined]), kendall=mean(tau[defined]), annotators=int(defined.sum()),
+                        too_few=too_few, undefined=int((~defined).sum()))
 
 
 def human_ceiling(ratings: list[Rating], concepts: list[str] | tuple[str, ...] = CONCEPT_KEYS,
@@ -94,12 +86,12 @@ def human_ceiling(ratings: list[Rating], concepts: list[str] | tuple[str, ...] =
     """LOAO ceiling per concept (and for the composite of ``weights``), with Krippendorff's alpha per concept."""
     needed = list(dict.fromkeys(list(concepts) + [c for c, w in (weights or {}).items() if w > 0]))
     matrices = {c: ratings_matrix(ratings, c) for c in needed}
-    report = agreement(ratings, tuple(concepts)) if with_alpha else None
     out = Ceiling(min_pairs=min_pairs, annotators=len({r.annotator for r in ratings}),
                   pairs=len({r.pair for r in ratings}))
     for c in concepts:
         entry = loao(matrices[c][0], min_pairs)
-        out.entries[c] = CeilingEntry(**{**entry.to_dict(), "alpha": report.alpha[c] if report else None})
+        alpha = krippendorff_alpha(matrices[c][0]) if with_alpha else None  # as `convis agreement` computes it
+        out.entries[c] = CeilingEntry(**{**entry.to_dict(), "alpha": alpha})
     if weights:
         used = [c for c, w in weights.items() if w > 0]
         first = matrices[used[0]]

@@ -57,7 +57,7 @@ def parse_weights(spec: str | dict | None) -> dict[str, float] | None:
         except (TypeError, ValueError):
             raise WeightsError(f"weight of {key} is not a number: {value!r}; {SYNTAX}") from None
         if not math.isfinite(w) or w < 0:
-            raise WeightsError(f"weight of {key} must be a finite number >= 0, got {value!r}")
+            raise WeightsError(f"weight of {key} must be a finite number >= 0, got {value!r}; {SYNTAX}")
         weights[key] = w
     total = sum(weights.values())
     if abs(total - 1.0) > TOLERANCE:

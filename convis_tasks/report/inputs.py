@@ -131,9 +131,9 @@ def run_metadata(results: dict) -> dict:
     name = results.get("model_name") or pretrained or meta.get("model")
     if name:
         meta["name"] = str(name)
+    meta["harness"] = "lmms-eval"  # a *_results.json is lmms-eval's
     version = results.get("lmms_eval_version") or results.get("version")
     if version:
-        meta["harness"] = "lmms-eval"
         meta["harness_version"] = str(version)
     date = _run_date(results)
     if date:

