@@ -9,6 +9,8 @@ MODELS = {
     # --model name: class path
     "convis_colour_histogram": "convis_tasks.model_wrappers.colour_histogram.ColourHistogramSimilarity",
     "convis_resumable": "convis_tasks.model_wrappers.resumable.ResumableModel",
+    "convis_qwen2_5_vl": "convis_tasks.model_wrappers.hf_video.ConvisQwen2_5_VL",
+    "convis_llava_hf": "convis_tasks.model_wrappers.hf_video.ConvisLlavaHf",
     "convis_frame_embedding": "convis_tasks.model_wrappers.embedding.FrameEmbeddingSimilarity",
     "convis_caption_similarity": "convis_tasks.model_wrappers.embedding.CaptionSimilarity",
     "convis_clipscore": "convis_tasks.model_wrappers.embedding.CrossModalSimilarity",
