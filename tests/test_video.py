@@ -509,3 +509,151 @@ def test_concurrent_builds_from_processes(tmp_path, pair_videos):
     assert count_frames(clip) == 8
     assert sorted(p.name for p in cache_dir.iterdir()) == sorted([clip.name, clip.with_suffix(".json").name])
     assert PairClipCache(cache_dir).is_valid(clip.stem, 4)
+
+
+# ------------------------------------------------------------------------------------------
+# fast paths: exact frames, decode-once, spill, cheap hits
+# ------------------------------------------------------------------------------------------
+
+
+def write_h264_gop(path: Path, n_frames: int = 45, w: int = 96, h: int = 64) -> Path:
+    """A lossy web-like H.264 file (crf 23, 3 B-frames, keyframe every 12 frames) with moving texture, so
+    that frames depend on references: a wrong seek or a skipped reference frame would change pixels."""
+    rng = np.random.default_rng(11)
+    texture = rng.integers(0, 256, (h + 64, w + 64, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"crf": "23", "preset": "veryfast", "bframes": "3", "g": "12", "threads": "1"}
+        for i in range(n_frames):
+            f = texture[i % 64: i % 64 + h, (2 * i) % 64: (2 * i) % 64 + w].copy()
+            f[10:20, i % w: i % w + 8] = PALETTE[i % 10]
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+def reference_decode(path: Path, backend: str) -> np.ndarray:
+    """Every frame, decoded sequentially from the first packet, no seeking."""
+    if backend == "pyav":
+        with av.open(str(path)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    return np.stack([vr.next().asnumpy() for _ in range(len(vr))])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_frames_equals_full_sequential_decode(tmp_path, backend):
+    path = write_h264_gop(tmp_path / "gop.mp4")
+    ref = reference_decode(path, backend)
+    assert len(ref) == 45
+    for n in (1, 3, 8, 16, 45, 60):  # 60 > 45: last-frame padding
+        got = read_frames(path, n, backend=backend)
+        want = ref[sample_indices(len(ref), n)]
+        assert got.dtype == np.uint8 and np.array_equal(got, want), n
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_pair_frames_parallel_equal_sequential_and_reference(tmp_path, parallel):
+    a = write_h264_gop(tmp_path / "a.mp4")
+    b = write_mpeg4(solid_frames(PALETTE, h=64, w=96), tmp_path / "b.mp4")
+    cache = PairClipCache(tmp_path / "cache", memo=FrameMemo(), parallel_decode=parallel)
+    f1, f2 = cache._pair_frames(Path(a), a.stat(), Path(b), b.stat(), 8)
+    assert np.array_equal(f1, read_frames(a, 8)) and np.array_equal(f2, read_frames(b, 8))
+    backend = "decord" if HAVE_DECORD else "pyav"
+    assert np.array_equal(f1, reference_decode(a, backend)[sample_indices(45, 8)])
+    assert cache.stats["decodes"] == 2
+
+
+def test_parallel_and_sequential_builds_give_identical_clips(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    one = PairClipCache(tmp_path / "c1", memo=FrameMemo(), parallel_decode=True).get(a, b, n_frames=4)
+    two = PairClipCache(tmp_path / "c2", memo=FrameMemo(), parallel_decode=False).get(a, b, n_frames=4)
+    assert Path(one).read_bytes() == Path(two).read_bytes()
+
+
+def test_parallel_decode_reports_video1_error_first(tmp_path, pair_videos):
+    a, _, _ = pair_videos
+    bad1, bad2 = tmp_path / "bad1.mp4", tmp_path / "bad2.mp4"
+    bad1.write_bytes(b"\x00garbage" * 400)
+    bad2.write_bytes(b"\x01garbage" * 400)
+    cache = PairClipCache(tmp_path / "cache", memo=FrameMemo())
+    with pytest.raises(VideoDecodeError) as info:
+        cache.get(bad1, bad2, n_frames=4, pair_id=7)
+    assert info.value.path == str(bad1) and "pair 7" in str(info.value)
+    with pytest.raises(VideoDecodeError) as info:
+        cache.get(a, bad2, n_frames=4, pair_id=8)
+    assert info.value.path == str(bad2) and str(a) in str(info.value)
+
+
+def test_cache_objects_made_per_request_share_decodes(tmp_path, pair_videos, counted_reads):
+    # hooks.doc_to_visual makes a new PairClipCache per request: the process-wide memo is what dedups
+    a, b, c = pair_videos
+    PairClipCache(tmp_path / "cache").get(a, b, n_frames=4)
+    PairClipCache(tmp_path / "cache").get(c, a, n_frames=4)
+    PairClipCache(tmp_path / "cache").get(b, c, n_frames=4)
+    assert sorted(p for p, _ in counted_reads) == sorted([str(a), str(b), str(c)])
+    assert PairClipCache(tmp_path / "cache").memo is V.shared_frame_memo()
+
+
+def test_memo_spill_round_trip_is_exact_and_bounded(tmp_path):
+    rng = np.random.default_rng(5)
+    arrays = {i: rng.integers(0, 256, (2, 6, 8, 3), dtype=np.uint8) for i in range(4)}
+    memo = FrameMemo(max_items=1, spill_dir=tmp_path / "spill", spill_max_bytes=2 * arrays[0].nbytes,
+                     spill_reserve_bytes=0)
+    for i, arr in arrays.items():
+        memo.put(("v", i), arr.copy())
+    assert len(memo) == 1 and memo.spilled == 2  # 0 was dropped to keep the spill at 2 entries
+    (folder,) = (tmp_path / "spill").iterdir()
+    assert folder.name.startswith(".frames-") and len(list(folder.glob("*.npy"))) == 2
+    assert memo.get(("v", 0)) is None
+    got = memo.get(("v", 1))
+    assert np.array_equal(got, arrays[1]) and got.dtype == np.uint8 and not got.flags.writeable
+    assert memo.spill_hits == 1 and len(memo) == 1
+    # 1 came back to memory and pushed 3 out; the spill keeps its 2 most recent entries: 1 and 3
+    assert memo.spilled == 2 and memo.get(("v", 2)) is None
+    # a damaged spill file is a miss, never wrong frames
+    victim = next(p for p in folder.glob("*.npy") if np.array_equal(np.load(p), arrays[3]))
+    victim.write_bytes(victim.read_bytes()[:40])
+    assert memo.get(("v", 3)) is None
+    memo.clear()
+    assert memo.spilled == 0 and list(folder.glob("*.npy")) == []
+
+
+def test_spill_keeps_decodes_at_one_per_video(tmp_path, pair_videos, counted_reads):
+    a, b, c = pair_videos
+    memo = FrameMemo(max_items=1, spill_dir=tmp_path / "spill")
+    cache = PairClipCache(tmp_path / "cache", memo=memo)
+    clips = [cache.get(x, y, n_frames=4) for x, y in ((a, b), (c, a), (b, c), (c, b))]
+    assert len(counted_reads) == 3 and len(memo) == 1 and memo.spill_hits >= 2
+    fresh = PairClipCache(tmp_path / "ref", memo=FrameMemo())
+    for (x, y), clip in zip(((a, b), (c, a), (b, c), (c, b)), clips):
+        assert Path(clip).read_bytes() == Path(fresh.get(x, y, n_frames=4)).read_bytes()
+    assert list((tmp_path / "cache").iterdir()) != [] and not any(
+        p.name.startswith(".") for p in (tmp_path / "cache").iterdir())
+
+
+def test_fast_validity_check_still_catches_replaced_files(tmp_path, pair_videos):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    clip = Path(cache.get(a, b, n_frames=4))
+    side = clip.with_suffix(".json")
+    assert cache.get(a, b, n_frames=4) == str(clip) and cache.stats["hits"] == 1  # now validated by stat
+    meta = json.loads(side.read_text())
+    meta["frames"] = 99
+    tmp = side.with_name("x.json")
+    tmp.write_text(json.dumps(meta, sort_keys=True, indent=1))
+    os.replace(tmp, side)  # another sidecar, same clip
+    assert not cache.is_valid(clip.stem, 4)
+    assert cache.get(a, b, n_frames=4) == str(clip) and cache.stats["builds"] == 2
+
+
+def test_encoder_presets_decode_to_identical_frames(tmp_path, monkeypatch):
+    # qp=0 is lossless in YUV: the preset changes bytes and speed, never the frames a model sees
+    frames = np.random.default_rng(9).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
+    write_clip(frames, tmp_path / "now.mp4")
+    monkeypatch.setitem(V.ENCODER_OPTIONS, "preset", "veryfast")
+    write_clip(frames, tmp_path / "before.mp4")
+    assert np.array_equal(read_frames(tmp_path / "now.mp4", 4), read_frames(tmp_path / "before.mp4", 4))

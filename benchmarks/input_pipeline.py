@@ -1,0 +1,534 @@
+#!/usr/bin/env python
+"""Input-preparation benchmark of the ``convis`` group: naive per-request decoding vs the plugin's pair cache.
+
+What it does (see benchmarks/README.md for the figures and how to read them):
+
+1. Generates, once, a pool of synthetic web-like videos in a work folder and reuses them on later runs:
+   640x360, 30 fps, 26-30 s, libx264 ``crf 23``, preset ``veryfast`` (CABAC, 3 B-frames, deblocking),
+   ``keyint 250``, yuv420p; a textured background panning under three moving blocks, with light
+   luma grain, so that files have a realistic size (2.2 MB mean, ~640 kbit/s).
+2. Builds the ``V`` videos of a scale (the pool files; beyond the pool, hard links to pool files: other
+   paths, so other cache keys, and the same decoding work) and draws ``P`` pairs deterministically like the
+   benchmark (every video in at least one pair, the rest of the slots uniform, no repeated or self pairs,
+   shuffled file order; 610 pairs over 543 videos in the release).
+3. Prepares the inputs of every request of the group, 5 concepts x P pairs, concept after concept as
+   lmms-eval issues them, each in its own child process so that peak RSS values are separable:
+
+   * ``naive``: per request, decode both videos with decord, N uniformly sampled frames each
+     (``VideoReader``, ``np.linspace(0, total - 1, N, dtype=int)``, ``get_batch``), which is what a model's
+     video loader does per request when it gets the two original files;
+   * ``plugin cold``: ``convis_tasks.hooks.doc_to_visual`` per request on an empty clip cache, then three more
+     passes over all requests in the same process (warm; the fastest is reported);
+   * ``plugin warm``: a new process on the cache left on disk (its first pass);
+   * ``plugin cold`` again at a second scale (``--rss-scale``), to show that peak RSS does not grow with V.
+
+   Decodes are counted where they happen (naive: each ``get_batch``; plugin: each call of
+   ``convis_tasks.utils.video.read_frames``), clip encodes likewise (``write_clip``).
+4. Times ``write_clip`` on one 16-frame 640x360 pair clip with the current encoder settings and with the
+   previous ones (preset ``veryfast``).
+
+Usage::
+
+    python benchmarks/input_pipeline.py                  # V=60, P=67, second scale 120: 8-10 min, +5-8 min once to generate
+    python benchmarks/input_pipeline.py --videos 30      # smaller
+    python benchmarks/input_pipeline.py --full           # V=543, P=610: ~1 h on 2 cores, nearly all of it naive
+    python benchmarks/input_pipeline.py --skip-naive --plugin-module /tmp/video_before.py   # time another video.py
+
+Nothing here is imported by the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# --- the synthetic videos --------------------------------------------------------------------------
+
+WIDTH, HEIGHT, FPS = 640, 360, 30
+MIN_SECONDS, MAX_SECONDS = 26.0, 30.0
+X264 = {"crf": "23", "preset": "veryfast", "g": "250", "threads": "1"}
+GENERATOR_VERSION = "2"
+N_CONCEPTS = 5
+WARM_PASSES = 3  # warm passes after the cold one, same process; the fastest is reported
+FULL_VIDEOS, FULL_PAIRS = 543, 610
+
+
+def video_seconds(index: int, seed: int) -> float:
+    rng = np.random.default_rng([seed, index, 1])
+    return float(rng.uniform(MIN_SECONDS, MAX_SECONDS))
+
+
+def render_video(index: int, seed: int, path: Path) -> int:
+    """Write pool video ``index``; returns its byte size.  Deterministic for (index, seed)."""
+    import av
+
+    rng = np.random.default_rng([seed, index])
+    n_frames = int(round(video_seconds(index, seed) * FPS))
+    bw, bh = WIDTH + 400, HEIGHT + 200  # background larger than the frame: it pans
+    yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
+    planes = []
+    for lo, hi, amp in ((50, 200, 60), (90, 160, 25), (90, 160, 25)):  # Y, U, V
+        plane = np.full((bh, bw), rng.uniform(lo, hi), np.float32)
+        for scale in (7, 19, 53, 131):
+            fx, fy = rng.uniform(0.5, 1.5, 2) / scale
+            plane += amp * (scale / 131) ** 0.4 * np.sin(2 * np.pi * (fx * xx + fy * yy) + rng.uniform(0, 6.3))
+        planes.append(np.clip(plane, 4, 251).astype(np.uint8))
+    big_y, big_u, big_v = planes[0], planes[1][::2, ::2].copy(), planes[2][::2, ::2].copy()
+    grain = rng.integers(0, 3, (16, HEIGHT, WIDTH), dtype=np.uint8)  # +-1 luma grain
+    vx, vy = rng.uniform(0.3, 1.0, 2) * rng.choice([-1, 1], 2)
+    phase = rng.uniform(0, 6.3, 3)
+    colours = rng.integers(30, 226, (3, 3))
+    buf = np.empty((HEIGHT * 3 // 2, WIDTH), np.uint8)
+    h2, w2 = HEIGHT // 2, WIDTH // 2
+    tmp = path.with_name(path.name + ".part")
+    with av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = dict(X264)
+        for i in range(n_frames):
+            ox, oy = int((200 + i * vx) % 400), int((100 + i * vy) % 200)
+            y = buf[:HEIGHT]
+            np.add(big_y[oy:oy + HEIGHT, ox:ox + WIDTH], grain[(i * 7) % 16], out=y)
+            y -= 1
+            u = buf[HEIGHT:HEIGHT + HEIGHT // 4].reshape(h2, w2)
+            v = buf[HEIGHT + HEIGHT // 4:].reshape(h2, w2)
+            u[:] = big_u[oy // 2:oy // 2 + h2, ox // 2:ox // 2 + w2]
+            v[:] = big_v[oy // 2:oy // 2 + h2, ox // 2:ox // 2 + w2]
+            for j in range(3):
+                cx = int(WIDTH / 2 + WIDTH / 3 * np.sin(i / 40 + phase[j])) // 2 * 2
+                cy = int(HEIGHT / 2 + HEIGHT / 3 * np.cos(i / 55 + 2 * phase[j])) // 2 * 2
+                x0, y0 = max(cx - 24, 0), max(cy - 24, 0)
+                y[y0:cy + 24, x0:cx + 24] = colours[j, 0]
+                u[y0 // 2:cy // 2 + 12, x0 // 2:cx // 2 + 12] = colours[j, 1]
+                v[y0 // 2:cy // 2 + 12, x0 // 2:cx // 2 + 12] = colours[j, 2]
+            frame = av.VideoFrame.from_ndarray(buf, format="yuv420p")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def _render_job(args: tuple[int, int, str]) -> tuple[int, int]:
+    index, seed, path = args
+    return index, render_video(index, seed, Path(path))
+
+
+def ensure_pool(work: Path, size: int, seed: int, jobs: int) -> tuple[list[Path], float, int]:
+    """The pool videos, generated only when missing; returns (paths, seconds spent, number generated)."""
+    pool = work / "pool"
+    pool.mkdir(parents=True, exist_ok=True)
+    manifest_path = pool / "manifest.json"
+    params = {"version": GENERATOR_VERSION, "seed": seed, "size": [WIDTH, HEIGHT], "fps": FPS, "x264": X264}
+    manifest = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except ValueError:
+            manifest = {}
+    if manifest.get("params") != params:
+        manifest = {"params": params, "files": {}}
+    paths = [pool / f"clip_{i:04d}.mp4" for i in range(size)]
+    todo = [i for i, p in enumerate(paths)
+            if not (p.is_file() and manifest["files"].get(p.name) == p.stat().st_size)]
+    start = time.perf_counter()
+    if todo:
+        print(f"generating {len(todo)} pool videos ({WIDTH}x{HEIGHT}, {FPS} fps, {MIN_SECONDS:g}-{MAX_SECONDS:g} s, "
+              f"x264 {X264}) in {work} ...", flush=True)
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(jobs) as workers:
+            for done, (index, nbytes) in enumerate(
+                    workers.imap_unordered(_render_job, [(i, seed, str(paths[i])) for i in todo]), 1):
+                manifest["files"][paths[index].name] = nbytes
+                if done % 10 == 0 or done == len(todo):
+                    print(f"  {done}/{len(todo)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return paths, time.perf_counter() - start, len(todo)
+
+
+def scale_videos(work: Path, pool: list[Path], n_videos: int) -> list[str]:
+    """``n_videos`` distinct paths: the pool files, then hard links to them (copies if links fail)."""
+    folder = work / "videos"
+    folder.mkdir(exist_ok=True)
+    out = []
+    for i in range(n_videos):
+        src = pool[i % len(pool)]
+        if i < len(pool):
+            out.append(str(src))
+            continue
+        dst = folder / f"video_{i:04d}.mp4"
+        if not (dst.is_file() and dst.stat().st_size == src.stat().st_size):
+            dst.unlink(missing_ok=True)
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        out.append(str(dst))
+    return out
+
+
+def draw_pairs(n_videos: int, n_pairs: int, seed: int) -> list[tuple[int, int]]:
+    """Deterministic pairs like the benchmark's: every video at least once, no self or repeated pair, random order."""
+    if n_pairs * 2 < n_videos:
+        raise SystemExit(f"--pairs {n_pairs} cannot cover {n_videos} videos (needs >= {(n_videos + 1) // 2})")
+    if n_pairs > n_videos * (n_videos - 1) // 2:
+        raise SystemExit(f"--pairs {n_pairs} is more than the {n_videos * (n_videos - 1) // 2} possible pairs")
+    rng = np.random.default_rng([seed, n_videos, n_pairs])
+    stubs = np.concatenate([np.arange(n_videos), rng.integers(0, n_videos, 2 * n_pairs - n_videos)])
+    rng.shuffle(stubs)
+    pairs = [(int(a), int(b)) for a, b in zip(stubs[0::2], stubs[1::2])]
+    for _ in range(1000 * n_pairs):  # repair self pairs and repeats by swapping stubs between pairs
+        seen: set[frozenset] = set()
+        bad = None
+        for k, (a, b) in enumerate(pairs):
+            key = frozenset((a, b))
+            if a == b or key in seen:
+                bad = k
+                break
+            seen.add(key)
+        if bad is None:
+            break
+        other = int(rng.integers(0, len(pairs)))
+        (a, b), (c, d) = pairs[bad], pairs[other]
+        pairs[bad], pairs[other] = (a, d), (c, b)
+    else:  # pragma: no cover
+        raise SystemExit("could not draw distinct pairs")
+    order = rng.permutation(len(pairs))
+    return [pairs[k] for k in order]
+
+
+def make_requests(videos: list[str], pairs: list[tuple[int, int]], concepts: int) -> list[dict]:
+    names = ["main_action", "main_subjects", "main_objects", "location", "order_of_actions"]
+    return [{"concept": names[c % len(names)], "pair_id": f"{a}|{b}", "video1_path": videos[a],
+             "video2_path": videos[b]} for c in range(concepts) for a, b in pairs]
+
+
+# --- child processes ----------------------------------------------------------------------------------
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def child_naive(spec: dict) -> dict:
+    from decord import VideoReader, cpu
+
+    n = spec["frames"]
+    decodes = 0
+    checksum = 0
+    base = _peak_rss_mb()
+    start, cpu0 = time.perf_counter(), time.process_time()
+    for req in spec["requests"]:
+        frames = []
+        for path in (req["video1_path"], req["video2_path"]):
+            vr = VideoReader(path, ctx=cpu(0))
+            idx = np.linspace(0, len(vr) - 1, n, dtype=int).tolist()
+            frames.append(vr.get_batch(idx).asnumpy())
+            decodes += 1
+        checksum += int(frames[0][0, 0, 0, 0]) + int(frames[1][-1, -1, -1, -1])
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "cpu_s": time.process_time() - cpu0, "decodes": decodes, "builds": 0,
+            "requests": len(spec["requests"]), "peak_rss_mb": _peak_rss_mb(), "rss_after_imports_mb": base,
+            "checksum": checksum}
+
+
+def _load_plugin(spec: dict):
+    """(video module, per-request function) -- the package's hook, or the same logic on another video.py."""
+    if spec.get("plugin_module"):
+        loader = importlib.util.spec_from_file_location("convis_bench_video", spec["plugin_module"])
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+
+        def visual(req: dict, kw: dict) -> list[str]:  # what hooks.doc_to_visual does, on that module
+            cache = module.PairClipCache(kw["cache_dir"])
+            return [cache.get(req["video1_path"], req["video2_path"], n_frames=kw["frames_per_video"],
+                              size=None, pair_id=req["pair_id"])]
+
+        return module, visual
+    from convis_tasks import hooks
+    from convis_tasks.utils import video as module
+
+    return module, hooks.doc_to_visual
+
+
+def child_plugin(spec: dict) -> dict:
+    module, visual = _load_plugin(spec)
+    counts = {"decodes": 0, "builds": 0}
+    real_read, real_write = module.read_frames, module.write_clip
+
+    def counting_read(*args, **kwargs):
+        counts["decodes"] += 1
+        return real_read(*args, **kwargs)
+
+    def counting_write(*args, **kwargs):
+        counts["builds"] += 1
+        return real_write(*args, **kwargs)
+
+    module.read_frames, module.write_clip = counting_read, counting_write
+    kw = {"cache_dir": spec["cache_dir"], "frames_per_video": spec["frames"]}
+    requests = spec["requests"]
+    base = _peak_rss_mb()
+    out = {"requests": len(requests), "rss_after_imports_mb": base, "passes": []}
+    clips = set()
+    for _ in range(spec["passes"]):
+        before = dict(counts)
+        start, cpu0 = time.perf_counter(), time.process_time()
+        for req in requests:
+            clips.add(visual(req, kw)[0])
+        out["passes"].append({"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu0,
+                              "decodes": counts["decodes"] - before["decodes"],
+                              "builds": counts["builds"] - before["builds"]})
+    memo = getattr(module, "_SHARED_MEMO", None)
+    if memo is not None:
+        out["memo"] = {"items": len(memo), "bytes": memo.nbytes, "max_bytes": memo.max_bytes,
+                       "spill_writes": memo.spill_writes, "spill_hits": memo.spill_hits}
+    out["clips"] = len(clips)
+    out["clip_bytes"] = sum(os.path.getsize(c) for c in clips)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    out["rss_end_mb"] = _current_rss_mb()
+    return out
+
+
+def run_child(kind: str, spec: dict, work: Path) -> dict:
+    spec_path = work / f"spec_{kind}.json"
+    out_path = work / f"result_{kind}.json"
+    spec_path.write_text(json.dumps(spec))
+    out_path.unlink(missing_ok=True)
+    load0 = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", kind, "--spec", str(spec_path),
+                           "--child-out", str(out_path)], cwd=str(REPO))
+    if proc.returncode != 0:
+        raise SystemExit(f"child {kind} failed with exit code {proc.returncode}")
+    result = json.loads(out_path.read_text())
+    result["load_before"], result["load_after"] = load0, os.getloadavg()[0]
+    return result
+
+
+# --- encoder check ---------------------------------------------------------------------------------------
+
+def encoder_check(pool: list[Path], frames: int, work: Path) -> dict:
+    from convis_tasks.utils import video as V
+
+    pair = V.concat_pair_frames(V.read_frames(pool[0], frames), V.read_frames(pool[1 % len(pool)], frames))
+    out = {}
+    for label, preset in (("current", V.ENCODER_OPTIONS["preset"]), ("previous", "veryfast")):
+        saved = dict(V.ENCODER_OPTIONS)
+        V.ENCODER_OPTIONS["preset"] = preset
+        try:
+            times = []
+            for rep in range(3):
+                path = work / f"encode_{label}.mp4"
+                start = time.perf_counter()
+                V.write_clip(pair, path)
+                times.append(time.perf_counter() - start)
+            back = V.read_frames(path, 2 * frames)
+            out[label] = {"preset": preset, "seconds": min(times), "bytes": path.stat().st_size,
+                          "max_abs_err": int(np.abs(back.astype(int) - pair.astype(int)).max()),
+                          "frames_read_back": V.count_frames(path),
+                          "sha": hashlib.sha256(back.tobytes()).hexdigest()[:16]}
+        finally:
+            V.ENCODER_OPTIONS.clear()
+            V.ENCODER_OPTIONS.update(saved)
+    out["same_decoded_frames"] = out["current"]["sha"] == out["previous"]["sha"]
+    out["shape"] = list(pair.shape)
+    return out
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+def _fmt_rate(requests: int, seconds: float) -> str:
+    return f"{requests / seconds:9.2f}" if seconds > 0 else "      inf"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", "-V", type=int, default=60, help="videos V (default 60)")
+    ap.add_argument("--pairs", "-P", type=int, default=None, help="pairs P (default round(1.12 V), as 610/543)")
+    ap.add_argument("--full", action="store_true", help=f"the benchmark's scale: V={FULL_VIDEOS}, P={FULL_PAIRS}")
+    ap.add_argument("--pool", type=int, default=None,
+                    help="distinct generated videos (default min(max(V, rss-scale), 60)); the others are hard links to them")
+    ap.add_argument("--frames", type=int, default=8, help="frames per video N (default 8, the protocol's)")
+    ap.add_argument("--concepts", type=int, default=N_CONCEPTS, help="concepts (tasks) of the group (default 5)")
+    ap.add_argument("--rss-scale", type=int, default=None,
+                    help="V of the second plugin-only cold run for peak RSS (default 2V; 0 skips; off with --full)")
+    ap.add_argument("--work-dir", default=os.environ.get("CONVIS_BENCH_DIR",
+                                                         str(Path(tempfile.gettempdir()) / "convis-input-bench")),
+                    help="where videos and caches go (default $CONVIS_BENCH_DIR or <tmp>/convis-input-bench)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2, help="processes generating videos (default 2)")
+    ap.add_argument("--skip-naive", action="store_true", help="do not run the naive baseline")
+    ap.add_argument("--plugin-module", default=None,
+                    help="time another video.py (e.g. an older revision) with the hook's logic instead of the package")
+    ap.add_argument("--keep-cache", action="store_true",
+                    help="keep the pair-clip cache of scale V in the work dir (default: delete it at the end)")
+    ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--spec", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.child:
+        spec = json.loads(Path(args.spec).read_text())
+        result = child_naive(spec) if args.child == "naive" else child_plugin(spec)
+        Path(args.child_out).write_text(json.dumps(result))
+        return 0
+
+    if args.full:
+        args.videos, args.pairs = FULL_VIDEOS, args.pairs or FULL_PAIRS
+    n_videos = args.videos
+    n_pairs = args.pairs if args.pairs is not None else round(n_videos * FULL_PAIRS / FULL_VIDEOS)
+    rss_scale = args.rss_scale if args.rss_scale is not None else (0 if args.full else 2 * n_videos)
+    pool_size = args.pool if args.pool is not None else min(max(n_videos, rss_scale if rss_scale else 0), 60)
+    pool_size = max(2, min(pool_size, max(n_videos, rss_scale or 0)))
+    work = Path(args.work_dir).expanduser().resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    t_total = time.perf_counter()
+
+    pool, gen_s, generated = ensure_pool(work, pool_size, args.seed, args.jobs)
+    pool_bytes = [p.stat().st_size for p in pool]
+    videos = scale_videos(work, pool, max(n_videos, rss_scale or 0))
+    pairs = draw_pairs(n_videos, n_pairs, args.seed)
+    requests = make_requests(videos[:n_videos], pairs, args.concepts)
+    import av
+
+    with av.open(str(pool[0])) as c:
+        st = c.streams.video[0]
+        probe = f"{st.codec_context.width}x{st.codec_context.height} {st.codec_context.name} " \
+                f"{st.codec_context.profile}, {float(st.average_rate):g} fps, {st.frames} frames"
+
+    print(f"ConViS input pipeline benchmark: V={n_videos} videos, P={n_pairs} pairs, {args.concepts} concepts "
+          f"-> {len(requests)} requests, N={args.frames} frames/video")
+    print(f"videos: pool of {len(pool)} generated ({probe}; {np.mean(pool_bytes) / 1e6:.2f} MB mean, "
+          f"{np.mean(pool_bytes) * 8 / ((MIN_SECONDS + MAX_SECONDS) / 2) / 1e3:.0f} kbit/s); "
+          f"{'generated ' + str(generated) + ' in ' + format(gen_s, '.0f') + ' s' if generated else 'reused'}"
+          f"{'; videos beyond the pool are hard links' if len(videos) > len(pool) else ''}")
+    print(f"work dir: {work}; cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+
+    results: dict = {"videos": n_videos, "pairs": n_pairs, "requests": len(requests), "frames": args.frames,
+                     "pool": len(pool), "pool_mean_bytes": float(np.mean(pool_bytes))}
+    base_spec = {"frames": args.frames, "plugin_module": args.plugin_module}
+
+    if not args.skip_naive:
+        print("naive: decoding both videos per request ...", flush=True)
+        results["naive"] = run_child("naive", dict(base_spec, requests=requests), work)
+
+    cache = work / f"cache_V{n_videos}"
+    shutil.rmtree(cache, ignore_errors=True)
+    print(f"plugin: cold cache, then {WARM_PASSES} warm passes ...", flush=True)
+    results["plugin_cold"] = run_child("plugin", dict(base_spec, requests=requests, cache_dir=str(cache),
+                                                      passes=1 + WARM_PASSES), work)
+    print("plugin: warm cache in a new process ...", flush=True)
+    results["plugin_warm_process"] = run_child("plugin", dict(base_spec, requests=requests, cache_dir=str(cache),
+                                                              passes=1), work)
+    if rss_scale:
+        pairs2 = draw_pairs(rss_scale, round(rss_scale * FULL_PAIRS / FULL_VIDEOS), args.seed)
+        requests2 = make_requests(videos[:rss_scale], pairs2, args.concepts)
+        cache2 = work / f"cache_V{rss_scale}"
+        shutil.rmtree(cache2, ignore_errors=True)
+        print(f"plugin: cold cache at V={rss_scale} (second scale, for peak RSS) ...", flush=True)
+        results["plugin_cold_scale2"] = run_child("plugin", dict(base_spec, requests=requests2,
+                                                                 cache_dir=str(cache2), passes=1), work)
+        results["plugin_cold_scale2"]["videos"] = rss_scale
+        results["plugin_cold_scale2"]["pairs"] = len(pairs2)
+        shutil.rmtree(cache2, ignore_errors=True)
+    print("encoder: one 16-frame pair clip ...", flush=True)
+    results["encoder"] = encoder_check(pool, args.frames, work)
+
+    # --- report -------------------------------------------------------------------------------------------
+    n_req = len(requests)
+    cold = results["plugin_cold"]
+    p1 = cold["passes"][0]
+    p2 = min(cold["passes"][1:], key=lambda p: p["wall_s"])
+    warm = results["plugin_warm_process"]["passes"][0]
+    print()
+    print(f"{'run':36s} {'wall s':>8s} {'cpu s':>8s} {'req/s':>9s} {'us/req':>10s} {'decodes':>8s} {'encodes':>8s} "
+          f"{'peak RSS MB':>11s} {'load':>5s}")
+    rows = []
+    if "naive" in results:
+        nv = results["naive"]
+        rows.append(("naive (decord, 2 videos/request)", nv["wall_s"], nv["cpu_s"], n_req, nv["decodes"], 0,
+                     nv["peak_rss_mb"], nv))
+    rows.append(("plugin cold (1st pass, empty cache)", p1["wall_s"], p1["cpu_s"], n_req, p1["decodes"],
+                 p1["builds"], cold["peak_rss_mb"], cold))
+    rows.append(("plugin warm (later pass, same proc)", p2["wall_s"], p2["cpu_s"], n_req, p2["decodes"],
+                 p2["builds"], cold["peak_rss_mb"], cold))
+    rows.append(("plugin warm (new process, 1st pass)", warm["wall_s"], warm["cpu_s"], n_req, warm["decodes"],
+                 warm["builds"], results["plugin_warm_process"]["peak_rss_mb"], results["plugin_warm_process"]))
+    if "plugin_cold_scale2" in results:
+        s2 = results["plugin_cold_scale2"]
+        q = s2["passes"][0]
+        rows.append((f"plugin cold at V={s2['videos']} (P={s2['pairs']})", q["wall_s"], q["cpu_s"], s2["requests"],
+                     q["decodes"], q["builds"], s2["peak_rss_mb"], s2))
+    for name, wall, cpu, reqs, dec, enc, rss, res in rows:
+        print(f"{name:36s} {wall:8.2f} {cpu:8.2f} {_fmt_rate(reqs, wall)} {wall / reqs * 1e6:10.0f} {dec:8d} "
+              f"{enc:8d} {rss:11.0f} {res['load_before']:5.1f}")
+    print()
+    if "naive" in results:
+        nv = results["naive"]
+        ratio = nv["wall_s"] / p1["wall_s"]
+        results["cold_ratio"] = ratio
+        results["cold_cpu_ratio"] = nv["cpu_s"] / p1["cpu_s"]
+        print(f"cold: naive/plugin = {ratio:.1f}x wall ({results['cold_cpu_ratio']:.1f}x CPU); "
+              f"decodes {nv['decodes']} -> {p1['decodes']} (limit: {n_videos}, each video once); "
+              f"decord {nv['wall_s'] / nv['decodes'] * 1e3:.0f} ms per video decode")
+    print(f"warm: {p2['wall_s'] / n_req * 1e6:.0f} us/request in the same process, "
+          f"{warm['wall_s'] / n_req * 1e6:.0f} us/request in a new process (decodes "
+          f"{sum(p['decodes'] for p in cold['passes'][1:]) + warm['decodes']}, encodes "
+          f"{sum(p['builds'] for p in cold['passes'][1:]) + warm['builds']})")
+    memo = cold.get("memo")
+    if memo:
+        print(f"memo at the end of the cold run: {memo['items']} entries, {memo['bytes'] / 2**20:.0f} MiB held "
+              f"(bound {memo['max_bytes'] / 2**20:.0f} MiB), spill: {memo['spill_writes']} written, "
+              f"{memo['spill_hits']} read back instead of decoding")
+    rss = [("naive", results["naive"]["peak_rss_mb"])] if "naive" in results else []
+    rss += [(f"plugin V={n_videos}", cold["peak_rss_mb"])]
+    if "plugin_cold_scale2" in results:
+        rss += [(f"plugin V={results['plugin_cold_scale2']['videos']}", results["plugin_cold_scale2"]["peak_rss_mb"])]
+    print("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss)
+          + f" (a fresh interpreter with the plugin imported: {cold['rss_after_imports_mb']:.0f} MB)")
+    enc = results["encoder"]
+    print(f"encoder, one {enc['shape'][0]}-frame {enc['shape'][2]}x{enc['shape'][1]} clip: "
+          f"preset {enc['current']['preset']} {enc['current']['seconds'] * 1e3:.0f} ms "
+          f"({enc['current']['bytes'] / 1e6:.1f} MB) vs {enc['previous']['preset']} "
+          f"{enc['previous']['seconds'] * 1e3:.0f} ms ({enc['previous']['bytes'] / 1e6:.1f} MB); "
+          f"identical decoded frames: {enc['same_decoded_frames']}, max abs error vs input "
+          f"{enc['current']['max_abs_err']}, frames read back {enc['current']['frames_read_back']}")
+    print(f"pair clips on disk: {cold['clips']} files, {cold['clip_bytes'] / 1e6:.0f} MB; "
+          f"load average at end: {os.getloadavg()[0]:.2f} (column 'load': 1-min load average when the run started, "
+          f"{os.cpu_count()} cpus); total {time.perf_counter() - t_total:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if not args.keep_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
