@@ -196,6 +196,14 @@ class _VideoProcessorBase(PushToHubMixin):
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
 
+    def _prepare(self, videos, video_metadata, do_resize, do_rescale, do_normalize):
+        """The videos as a list, their metadata, and the resize/rescale/normalise flags (call overrides config)."""
+        videos, video_metadata = self._as_video_list(videos, video_metadata)
+        return (videos, self._metadata(videos, video_metadata),
+                self.do_resize if do_resize is None else do_resize,
+                self.do_rescale if do_rescale is None else do_rescale,
+                self.do_normalize if do_normalize is None else do_normalize)
+
     @staticmethod
     def _metadata(videos: list[np.ndarray], video_metadata) -> list:
         from transformers.video_utils import VideoMetadata
@@ -311,11 +319,8 @@ class QwenVLVideoProcessor(_VideoProcessorBase):
                    do_resize=None, do_rescale=None, do_normalize=None, **kwargs):
         from transformers import BatchFeature
 
-        videos, video_metadata = self._as_video_list(videos, video_metadata)
-        metadata = self._metadata(videos, video_metadata)
-        do_resize = self.do_resize if do_resize is None else do_resize
-        do_rescale = self.do_rescale if do_rescale is None else do_rescale
-        do_normalize = self.do_normalize if do_normalize is None else do_normalize
+        videos, metadata, do_resize, do_rescale, do_normalize = self._prepare(
+            videos, video_metadata, do_resize, do_rescale, do_normalize)
         rows, grids = [], []
         for video in videos:
             if do_resize:
@@ -355,11 +360,8 @@ class LlavaOnevisionVideoProcessor(_VideoProcessorBase):
                    do_resize=None, do_rescale=None, do_normalize=None, **kwargs):
         from transformers import BatchFeature
 
-        videos, video_metadata = self._as_video_list(videos, video_metadata)
-        metadata = self._metadata(videos, video_metadata)
-        do_resize = self.do_resize if do_resize is None else do_resize
-        do_rescale = self.do_rescale if do_rescale is None else do_rescale
-        do_normalize = self.do_normalize if do_normalize is None else do_normalize
+        videos, metadata, do_resize, do_rescale, do_normalize = self._prepare(
+            videos, video_metadata, do_resize, do_rescale, do_normalize)
         out = []
         for video in videos:
             if do_resize:
