@@ -8,6 +8,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from .annotations import PairKey, pair_key
 from .concepts import canonical_concept
@@ -87,20 +88,16 @@ def load_release(path: str, concept: str | None = None) -> Predictions:
     return Predictions(source=path, scores={concept: table})
 
 
-def _record_of(sample: dict) -> dict | None:
-    for value in sample.values():
-        if isinstance(value, dict) and "video1" in value and "video2" in value and "score" in value:
-            return value
-    return None
+def iter_log_records(path: str, kind: str) -> Iterator[tuple[str, dict]]:
+    """Yield ``(where, record)`` for each ConViS record of ``kind`` (``"pair"`` or ``"retrieval"``) in this
+    plugin's ``--log_samples`` output: one ``*_samples_<task>.jsonl`` file, or a folder of them.
 
-
-def load_log_samples(path: str) -> Predictions:
-    """This plugin's ``--log_samples`` output: one ``*_samples_<task>.jsonl`` file, or a folder of them."""
+    Samples of other tasks in the same folder are skipped; a line that is not JSON is an error naming it.
+    """
     files = [path] if os.path.isfile(path) else sorted(
         glob.glob(os.path.join(path, "**", "*samples_*.jsonl"), recursive=True))
     if not files:
         raise PredictionError(f"{path}: no lmms-eval '*_samples_*.jsonl' files found")
-    out = Predictions(source=path)
     for file in files:
         with open(file, encoding="utf-8") as handle:
             for lineno, line in enumerate(handle, 1):
@@ -111,22 +108,26 @@ def load_log_samples(path: str) -> Predictions:
                     sample = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise PredictionError(f"{where}: invalid JSON ({exc.msg})") from None
-                record = _record_of(sample)
-                if record is None:
-                    continue  # a sample of some other task in the same folder
-                if record.get("kind", "pair") != "pair":
-                    continue
-                concept = record.get("concept")
-                key = pair_key(record["video1"], record["video2"])
-                table = out.scores.setdefault(concept, {})
-                score = record["score"]
-                if key in table and table[key] != score:
-                    raise PredictionError(f"{where}: pair {key[0]} / {key[1]} of concept {concept} logged twice "
-                                          f"with different scores ({table[key]} vs {score})")
-                table[key] = score
-                out.answers.setdefault(concept, {})[key] = str(record.get("answer", ""))
+                record = next((v for v in sample.values() if isinstance(v, dict) and v.get("kind") == kind), None)
+                if record is not None:
+                    yield where, record
+
+
+def load_log_samples(path: str) -> Predictions:
+    """Pair-scoring predictions from this plugin's ``--log_samples`` output (a samples file or a folder)."""
+    out = Predictions(source=path)
+    for where, record in iter_log_records(path, "pair"):
+        concept = record.get("concept")
+        key = pair_key(record["video1"], record["video2"])
+        table = out.scores.setdefault(concept, {})
+        score = record["score"]
+        if key in table and table[key] != score:
+            raise PredictionError(f"{where}: pair {key[0]} / {key[1]} of concept {concept} logged twice "
+                                  f"with different scores ({table[key]} vs {score})")
+        table[key] = score
+        out.answers.setdefault(concept, {})[key] = str(record.get("answer", ""))
     if not out.scores:
-        raise PredictionError(f"{path}: no ConViS pair-scoring samples found in {len(files)} samples file(s)")
+        raise PredictionError(f"{path}: no ConViS pair-scoring samples found")
     return out
 
 

@@ -12,14 +12,13 @@ Videos are identified by base name.
 
 from __future__ import annotations
 
-import glob
 import json
 import math
 import os
 
 from .annotations import AnnotationError
 from .concepts import RETRIEVAL_CONCEPT_KEYS, get_concept
-from .predictions import PredictionError, concept_from_path
+from .predictions import PredictionError, concept_from_path, iter_log_records
 
 Ranking = dict[str, dict[str, float]]  # anchor -> candidate -> human rank
 
@@ -102,27 +101,13 @@ def load_retrieval_predictions(path: str | os.PathLike) -> RetrievalPredictions:
         raise PredictionError(f"{path}: predictions not found")
     out = RetrievalPredictions()
     if os.path.isdir(path) or path.endswith(".jsonl"):
-        files = [path] if os.path.isfile(path) else sorted(
-            glob.glob(os.path.join(path, "**", "*samples_*.jsonl"), recursive=True))
-        for file in files:
-            with open(file, encoding="utf-8") as handle:
-                for lineno, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        sample = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise PredictionError(f"{file}, line {lineno}: invalid JSON ({exc.msg})") from None
-                    record = next((v for v in sample.values() if isinstance(v, dict)
-                                   and v.get("kind") == "retrieval"), None)
-                    if record is None:
-                        continue
-                    table = out.setdefault(record["concept"], {}).setdefault(_name(record["anchor"]), {})
-                    candidate = _name(record["candidate"])
-                    if candidate in table and table[candidate] != record["score"]:
-                        raise PredictionError(f"{file}, line {lineno}: anchor {record['anchor']} candidate "
-                                              f"{candidate} logged twice with different scores")
-                    table[candidate] = record["score"]
+        for where, record in iter_log_records(path, "retrieval"):
+            table = out.setdefault(record["concept"], {}).setdefault(_name(record["anchor"]), {})
+            candidate = _name(record["candidate"])
+            if candidate in table and table[candidate] != record["score"]:
+                raise PredictionError(f"{where}: anchor {record['anchor']} candidate {candidate} logged twice "
+                                      "with different scores")
+            table[candidate] = record["score"]
         if not out:
             raise PredictionError(f"{path}: no ConViS retrieval samples found")
         return out
