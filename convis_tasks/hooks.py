@@ -10,7 +10,7 @@ import math
 from typing import Callable
 
 from .utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
-from .utils.metrics import ConstantInputWarning, score_pairs  # noqa: F401  (re-exported for users)
+from .utils.metrics import score_pairs
 from .utils.parsing import parse_score
 from .utils.prompts import render_prompt
 

@@ -17,3 +17,19 @@ def reference() -> Path:
     if not (REFERENCE / "vicos.user_inputs.json").is_file():
         pytest.skip(f"the authors' released files are not at {REFERENCE} (set CONVIS_REFERENCE_DIR to run these)")
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def qwen_dir(tmp_path_factory):
+    """A tiny random Qwen2.5-VL checkpoint built offline (tests/tiny_models.py), shared by the harness tests."""
+    from tiny_models import build_qwen2_5_vl
+
+    return build_qwen2_5_vl(tmp_path_factory.mktemp("tiny_qwen2_5_vl"))
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory):
+    """A tiny random LLaVA-OneVision (HF format) checkpoint built offline, shared by the harness tests."""
+    from tiny_models import build_llava_onevision
+
+    return build_llava_onevision(tmp_path_factory.mktemp("tiny_llava_onevision"))

@@ -38,7 +38,7 @@ from convis_tasks.utils.prompts import render_prompt  # noqa: E402
 from convis_tasks.utils.video import count_frames, read_frames  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tiny_models import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, build_llava_onevision, build_qwen2_5_vl  # noqa: E402
+from tiny_models import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD  # noqa: E402
 
 N = 8  # frames per video in the stock tasks (2N = 16 per pair clip)
 TASK = "convis_location"
@@ -62,16 +62,6 @@ def env(tmp_path_factory):
                            "no_proxy": "127.0.0.1,localhost"}.items():
             mp.setenv(key, value)
         yield root
-
-
-@pytest.fixture(scope="module")
-def qwen_dir(tmp_path_factory):
-    return build_qwen2_5_vl(tmp_path_factory.mktemp("tiny_qwen2_5_vl"))
-
-
-@pytest.fixture(scope="module")
-def llava_dir(tmp_path_factory):
-    return build_llava_onevision(tmp_path_factory.mktemp("tiny_llava_onevision"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +23,6 @@ pytestmark = pytest.mark.skipif(
 from convis_tasks.utils.dataset import DEMO_DIR  # noqa: E402
 from convis_tasks.utils.video import PairClipCache  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tiny_models import build_llava_onevision, build_qwen2_5_vl  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,16 +30,6 @@ def offline():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         yield
-
-
-@pytest.fixture(scope="module")
-def qwen_dir(tmp_path_factory):
-    return build_qwen2_5_vl(tmp_path_factory.mktemp("tiny_qwen2_5_vl"))
-
-
-@pytest.fixture(scope="module")
-def llava_dir(tmp_path_factory):
-    return build_llava_onevision(tmp_path_factory.mktemp("tiny_llava_onevision"))
 
 
 def _frame(seed: int, size=(56, 84)) -> np.ndarray:
