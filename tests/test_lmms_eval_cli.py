@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -171,9 +172,10 @@ def _metrics(results: dict) -> dict:
             if isinstance(value, (int, float))}
 
 
-def _lmms_eval(out, model_args, *extra, model="convis_colour_histogram", launcher=(sys.executable, "-m")):
+def _lmms_eval(out, model_args, *extra, model="convis_colour_histogram", launcher=(sys.executable, "-m"), **env_extra):
     env = dict(os.environ, CONVIS_DATA_DIR=str(DEMO_DIR), CONVIS_CACHE_DIR=str(out / "clips"), HF_HUB_OFFLINE="1",
-               HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(out / "hf_datasets"), ACCELERATE_USE_CPU="1")
+               HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(out / "hf_datasets"), ACCELERATE_USE_CPU="1",
+               **env_extra)
     cmd = [*launcher, "lmms_eval", "--model", model, "--tasks", "convis,convis_global,convis_retrieval",
            "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", str(out / "run")]
     if model_args:
@@ -185,13 +187,26 @@ def _results_of(out) -> dict:
     return json.loads(open(glob.glob(str(out / "run" / "**" / "*_results.json"), recursive=True)[0]).read())
 
 
-def test_two_processes_give_exactly_the_metrics_of_one(run, tmp_path):
-    """torchrun + gloo on CPU through the real CLI; ranks race to build the same clips in a fresh cache."""
-    proc = _lmms_eval(tmp_path, None, launcher=(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                                                "-m"))
+def _accelerate_launch() -> tuple[str, ...]:
+    """The `accelerate` console script exactly as users type it (README: several processes), 2 CPU processes."""
+    script = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or shutil.which("accelerate")
+    if script is None:
+        pytest.skip("the accelerate console script is not installed")
+    # --multi_gpu with ACCELERATE_USE_CPU=1 starts 2 gloo ranks on CPU; `--cpu --num_processes 2` starts only one.
+    return (script, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+            "--dynamo_backend", "no", "-m")
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_two_processes_give_exactly_the_metrics_of_one(run, tmp_path, launcher):
+    """2 gloo ranks on CPU through the real CLI; ranks race to build the same clips in a fresh cache."""
+    argv = ((sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m") if launcher == "torchrun"
+            else _accelerate_launch())
+    # an empty accelerate config folder, so a user's default_config.yaml cannot change what is launched
+    proc = _lmms_eval(tmp_path, None, launcher=argv, HF_HOME=str(tmp_path / "hf_home"))
     log, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, log[-3000:]
-    assert "Running on rank 1" in log
+    assert "Running on rank 1" in log and "Running on rank 0" in log
     single, double = _metrics(run[1]), _metrics(_results_of(tmp_path))
     assert double and double == single
 
