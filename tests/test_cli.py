@@ -43,9 +43,12 @@ def test_global_predictions_are_correlated_with_every_concept(tmp_path, truth, c
     data = json.loads(out)
     assert code == 0
     assert list(data) == ["main_action", "main_subjects", "main_objects", "location", "order_of_actions"]
+    small = data["location"].pop("warning")
     assert data["location"] == {"spearman": pytest.approx(100.0), "kendall": pytest.approx(100.0), "n": 5,
-                                "unparsed": 0}
+                                "unparsed": 0, "answers": "concept-free"}
+    assert "only 5 pairs" in small
     assert data["main_action"]["spearman"] == pytest.approx(-100.0)
+    assert all(r["answers"] == "concept-free" for r in data.values())
 
 
 def test_concept_selection_unparsed_policy_and_missing_pairs(tmp_path, truth, capsys):
@@ -53,13 +56,15 @@ def test_concept_selection_unparsed_policy_and_missing_pairs(tmp_path, truth, ca
     preds = _release(tmp_path, "model_similarities.json", [1, 0.0, 3, 5])
     _, out, err = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "Location", "--json")
     neutral = json.loads(out)["location"]
-    assert (neutral["n"], neutral["unparsed"]) == (4, 1)  # x = [1, 3, 3, 5] vs y = [1, 2, 3, 4]
+    assert (neutral["n"], neutral["unparsed"], neutral["answers"]) == (4, 1, "concept-free")  # x = [1, 3, 3, 5] vs y = [1, 2, 3, 4]
     assert neutral["spearman"] == pytest.approx(100 * 4.5 / 22.5 ** 0.5)
     assert "1 pair(s) present on one side only" in err
     _, out, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "location",
                      "--unparsed", "drop", "--json")
-    assert json.loads(out)["location"] == {"spearman": pytest.approx(100.0), "kendall": pytest.approx(100.0),
-                                           "n": 3, "unparsed": 1}
+    dropped = json.loads(out)["location"]
+    assert "only 3 pairs" in dropped.pop("warning")
+    assert dropped == {"spearman": pytest.approx(100.0), "kendall": pytest.approx(100.0), "n": 3, "unparsed": 1,
+                       "answers": "concept-free"}
 
 
 def test_constant_predictions_print_null_and_a_warning(tmp_path, truth, capsys):
@@ -69,7 +74,7 @@ def test_constant_predictions_print_null_and_a_warning(tmp_path, truth, capsys):
     assert json.loads(out)["main_action"]["spearman"] is None
     assert "constant" in err
     _, table, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "main_action")
-    assert "| Main Action | - | - | 5 | 0 |" in table
+    assert "| Main Action (concept-free answers) | - | - | 5 | 0 |" in table
 
 
 def test_concept_specific_file_and_log_samples(tmp_path, truth, capsys):
@@ -91,8 +96,11 @@ def test_concept_specific_file_and_log_samples(tmp_path, truth, capsys):
     _, out, _ = _run(capsys, "correlate", run_dir, "--ground-truth", truth, "--json")
     # the unparsed answer counts as 3.0: x ranks [1, 2.5, 2.5, 4, 5] vs [1..5]: rho = 9.5 / sqrt(9.5 * 10),
     # tau-b = 9 concordant / sqrt(9 * 10)
-    assert json.loads(out) == {"location": {"spearman": pytest.approx(100 * 9.5 / 95 ** 0.5),
-                                            "kendall": pytest.approx(100 * 9 / 90 ** 0.5), "n": 5, "unparsed": 1}}
+    result = json.loads(out)
+    assert "only 5 pairs" in result["location"].pop("warning")
+    assert result == {"location": {"spearman": pytest.approx(100 * 9.5 / 95 ** 0.5),
+                                   "kendall": pytest.approx(100 * 9 / 90 ** 0.5), "n": 5, "unparsed": 1,
+                                   "answers": "concept"}}
 
 
 def test_errors_name_the_file_and_exit_non_zero(tmp_path, truth, capsys):

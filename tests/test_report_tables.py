@@ -195,10 +195,10 @@ def test_labels_inputs_and_their_errors(runs, tmp_path):
     assert code == 2 and "2 --label value(s) for 1 input(s)" in err
     code, _, err = cli("report", f"A={tmp_path / 'nowhere'}", "--ground-truth", DEMO_GT)
     assert code == 2 and "nowhere: input not found" in err
-    make_run(tmp_path / "two", date="20260101_000000")
+    make_run(tmp_path / "two", date="20260101_000000", model_args="pretrained=org/other-7b")
     make_run(tmp_path / "two", date="20260101_000001", seed=3)
     code, _, err = cli("report", tmp_path / "two", "--ground-truth", DEMO_GT)
-    assert code == 2 and "holds 2 lmms-eval runs" in err and "*_results.json" in err
+    assert code == 2 and "runs of 2 different models" in err and "*_results.json" in err
     code, out, _ = cli("report", tmp_path / "two" / "20260101_000001_results.json", "--ground-truth", DEMO_GT)
     assert code == 0 and "| org/fake-7b |" in out
     code, _, err = cli("report", runs / "a", "--ground-truth", DEMO_GT, "--weights", "location=2")
