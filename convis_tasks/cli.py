@@ -220,7 +220,9 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 
     ratings = load_ratings(args.annotations)
     try:
-        report = agreement(ratings)
+        with warnings.catch_warnings():  # krippendorff divides 0 by 0 for constant ratings: said below, once
+            warnings.simplefilter("ignore", RuntimeWarning)
+            report = agreement(ratings)
     except (ValueError, ZeroDivisionError) as exc:  # krippendorff's own errors, translated
         raise AnnotationError(f"{args.annotations}: Krippendorff's alpha cannot be computed ({exc}); it needs at "
                               "least one pair rated by two annotators, with more than one distinct rating") from None

@@ -1,5 +1,6 @@
 """The `convis` scoring CLI: formats, options, errors, and that it never imports torch or lmms-eval."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -146,3 +147,157 @@ def test_python_m_convis_tasks_path_prints_the_task_folder():
     import os
 
     assert os.path.isfile(os.path.join(out, "convis_location.yaml"))
+
+
+# --- errors, exit codes and JSON (issues #11 classes 6 and 8, #12 item 5) ---------------------------------------
+
+def _convis(*argv, cwd=None):
+    """The ``convis`` command as a user runs it: a new process; returns (status, stdout, stderr)."""
+    done = subprocess.run([sys.executable, "-m", "convis_tasks", *map(str, argv)], capture_output=True, text=True,
+                          cwd=cwd)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_misspelt_concept_is_a_usage_error_with_a_suggestion_not_a_traceback(tmp_path, truth):
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    for command, extra in (("correlate", []), ("report", []), ("plot", ["-o", tmp_path / "x.png"])):
+        argv = [command, preds, "--ground-truth", truth, "--concept", "locaton", *extra]
+        if command == "plot":
+            argv = ["plot", "bars"] + argv[1:]
+        code, out, err = _convis(*argv)
+        assert code == 2 and out == "" and "Traceback" not in err, (command, err)
+        assert err.strip().splitlines()[-1].endswith(
+            "unknown concept 'locaton'; did you mean location? (concepts: main_action, main_subjects, "
+            "main_objects, location, order_of_actions, or all)")
+    code, _, err = _convis("correlate", preds, "--ground-truth", truth, "--concept", "Main_Action,ordr of actions")
+    assert code == 2 and "did you mean order_of_actions?" in err
+
+
+@pytest.mark.parametrize("case", ["missing predictions", "missing truth", "folder as truth", "binary predictions",
+                                  "JSON object predictions", "empty folder", "bad results file"])
+def test_user_mistakes_end_with_one_error_line_and_status_2(tmp_path, truth, case):
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    if case == "missing predictions":
+        argv, named = ["correlate", tmp_path / "nope.json", "--ground-truth", truth], "nope.json"
+    elif case == "missing truth":
+        argv, named = ["correlate", preds, "--ground-truth", tmp_path / "nogt.jsonl"], "nogt.jsonl"
+    elif case == "folder as truth":
+        (tmp_path / "gtdir").mkdir()
+        argv, named = ["correlate", preds, "--ground-truth", tmp_path / "gtdir"], "gtdir"
+    elif case == "binary predictions":
+        (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
+        argv, named = ["correlate", tmp_path / "bin.json", "--ground-truth", truth], "bin.json"
+    elif case == "JSON object predictions":
+        (tmp_path / "obj.json").write_text('{"a": 1}')
+        argv, named = ["correlate", tmp_path / "obj.json", "--ground-truth", truth], "obj.json"
+    elif case == "empty folder":
+        (tmp_path / "empty").mkdir()
+        argv, named = ["report", tmp_path / "empty", "--ground-truth", truth], "empty"
+    else:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "20260101_000000_results.json").write_text("[1, 2")
+        argv, named = ["submit", tmp_path / "run", "-o", tmp_path / "s.json"], "20260101_000000_results.json"
+    code, out, err = _convis(*argv)
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("convis: error: ") and named in last
+
+
+def test_nothing_evaluated_is_an_error_and_a_small_sample_warns_in_every_format(tmp_path, truth):
+    from convis_tasks.report.console import min_pairs
+
+    stranger = tmp_path / "other_similarities.json"
+    stranger.write_text(json.dumps([{"video1": f"x{i}.mp4", "video2": f"y{i}.mp4", "similarity": i + 1}
+                                    for i in range(5)]))
+    code, out, err = _convis("correlate", stranger, "--ground-truth", truth, "--json")
+    assert code == 2 and out == "" and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]
+    empty = tmp_path / "none_similarities.json"
+    empty.write_text("[]")
+    assert _convis("correlate", empty, "--ground-truth", truth)[0] == 2
+
+    assert 5 < min_pairs()  # the five-pair truth is a small sample
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    code, out, err = _convis("correlate", preds, "--ground-truth", truth, "--concept", "location", "--json")
+    assert code == 0 and "only 5 pairs" in _strict_json(out)["location"]["warning"] and "only 5 pairs" in err
+    code, out, _ = _convis("correlate", preds, "--ground-truth", truth, "--concept", "location")
+    assert "Warning: " in out and "only 5 pairs" in out
+    code, out, _ = _convis("report", preds, "--ground-truth", truth, "--concept", "location",
+                           "--latex", tmp_path / "t.tex", "--csv", tmp_path / "t.csv", "--json", tmp_path / "t.json")
+    assert code == 0 and "only 5 pairs" in out  # Markdown note
+    assert "only 5 pairs" in (tmp_path / "t.tex").read_text()
+    assert any(r["column"] == "note" and "only 5 pairs" in r["value"]
+               for r in csv.DictReader(open(tmp_path / "t.csv")))
+    data = _strict_json((tmp_path / "t.json").read_text())
+    assert any("only 5 pairs" in w for w in data["warnings"])
+
+
+def test_json_output_is_strict_json_even_when_values_are_undefined(tmp_path, truth):
+    preds = _release(tmp_path, "model_similarities.json", [3, 3, 3, 3, 3])
+    code, out, _ = _convis("correlate", preds, "--ground-truth", truth, "--json")
+    assert code == 0 and _strict_json(out)["location"]["spearman"] is None
+    # agreement where alpha is undefined (every rating equal): null, never NaN
+    keys = ["MainAction", "MainSubjects", "Location", "OrderofActions", "MainObjects"]
+    rows = [{"user_id": u, "video_pair_id": f"v{p}.mp4-w{p}.mp4", "user_inputs": {k: "3" for k in keys}}
+            for u in "ab" for p in range(3)]
+    (tmp_path / "raw.json").write_text(json.dumps(rows))
+    code, out, err = _convis("agreement", tmp_path / "raw.json", "--json")
+    assert code == 0 and "NaN" not in out and "RuntimeWarning" not in err
+    assert _strict_json(out)["concepts"]["location"]["alpha"] is None
+    code, out, _ = _convis("agreement", tmp_path / "raw.json")
+    assert "| Location | - |" in out
+
+
+def test_agreement_without_a_doubly_rated_pair_is_a_clear_error(tmp_path):
+    keys = ["MainAction", "MainSubjects", "Location", "OrderofActions", "MainObjects"]
+    rows = [{"user_id": "a", "video_pair_id": f"v{p}.mp4-w{p}.mp4", "user_inputs": {k: str(p + 1) for k in keys}}
+            for p in range(3)]
+    (tmp_path / "raw.json").write_text(json.dumps(rows))
+    code, _, err = _convis("agreement", tmp_path / "raw.json")
+    assert code == 2 and "Traceback" not in err
+    assert "raw.json: Krippendorff's alpha cannot be computed" in err.strip().splitlines()[-1]
+
+
+def test_output_files_need_an_existing_folder_and_nothing_is_created(tmp_path, truth):
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    missing = tmp_path / "no" / "such"
+    for argv in (["plot", "bars", preds, "--ground-truth", truth, "-o", missing / "f.png"],
+                 ["report", preds, "--ground-truth", truth, "--latex", missing / "t.tex"],
+                 ["report", preds, "--ground-truth", truth, "--csv", missing / "t.csv"],
+                 ["submit", "--from-release", tmp_path, "--model", "M", "-o", missing / "s.json"]):
+        code, out, err = _convis(*argv)
+        assert code == 2 and out == "", argv
+        assert f"the folder {missing} does not exist; create it first" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "no").exists()
+
+
+def test_an_internal_error_shows_the_traceback_then_the_line_to_act_on_last(capsys):
+    import argparse
+
+    from convis_tasks.report.console import EXIT_INTERNAL, run_command
+
+    def broken(args):
+        raise KeyError("boom")
+
+    assert run_command(broken, argparse.Namespace()) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1].startswith("convis: internal error: KeyError: 'boom' (this is a bug")
+
+
+def test_untrusted_names_reach_the_terminal_escaped(tmp_path, truth):
+    hostile = "\x1b]0;pwn\x07M\x1b[2J"
+    folder = tmp_path / "Location" / hostile
+    folder.mkdir(parents=True)
+    preds = _release(folder, f"{hostile}_Location_similarities.json", [1, 2, 3, 4, 5])
+    code, out, err = _convis("report", preds, "--ground-truth", truth)
+    assert code == 0
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert r"| \\x1b\]0;pwn\\x07M\\x1b\[2J |" in out  # visible (then Markdown-escaped) in the row label
+    assert r"convis: warning: \x1b]0;pwn\x07M\x1b[2J: location: only 5 pairs" in err
