@@ -249,3 +249,89 @@ def test_score_of_a_real_demo_run_equals_its_results_file(tmp_path):
     for task, metrics in scores.items():
         for metric, value in metrics.items():
             assert value == pytest.approx(results[task][f"{metric},none"], abs=1e-12, rel=0), (task, metric)
+
+
+# --- provenance (issue #10 item 7) and safe output -----------------------------------------------------------------
+
+def _rewrite_provenance(folder: Path, change) -> None:
+    """Apply ``change(record)`` to every ConViS record logged in ``folder``'s samples files."""
+    for file in folder.glob("*_samples_*.jsonl"):
+        lines = []
+        for line in file.read_text().splitlines():
+            sample = json.loads(line)
+            for value in sample.values():
+                if isinstance(value, dict) and "kind" in value:
+                    change(value)
+            lines.append(json.dumps(sample))
+        file.write_text("\n".join(lines) + "\n")
+
+
+def test_a_submission_carries_the_package_versions_logged_with_the_run(run, doc, tmp_path):
+    from convis_tasks.utils.provenance import describe, provenance
+
+    assert doc["metadata"]["provenance"] == provenance()  # what hooks.process_results logged
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    assert code == 0 and f"provenance: {describe(provenance())}" in out
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--json")
+    assert json.loads(out)["provenance"] == provenance()
+    bad = copy.deepcopy(doc)
+    bad["metadata"]["provenance"] = {"convis_eval": "0.1.0", "python": "3.11", "torch": 2.1}
+    assert "metadata: provenance: torch: version 2.1 is not a string or null" in _errors(bad)
+
+
+def test_runs_logged_before_provenance_still_submit_and_validate_with_a_note(tmp_path):
+    make_run(tmp_path / "old")
+    _rewrite_provenance(tmp_path / "old", lambda record: record.pop("provenance"))
+    messages: list[str] = []
+    doc = build_from_run(str(tmp_path / "old"), {"size": "7B"}, messages)
+    assert "provenance" not in doc["metadata"]
+    assert any("no package versions (provenance) logged" in m for m in messages)
+    result = validate(doc, load_ground_truth(DEMO_GT))
+    assert result.ok and any("no provenance" in w for w in result.warnings)
+    assert result.provenance == "not recorded"
+
+
+def test_answers_made_under_different_package_versions_are_not_one_submission(tmp_path):
+    make_run(tmp_path / "pairs", date="20260101_000000", with_retrieval=False)
+    make_run(tmp_path / "retrieval", date="20260102_000000")
+    for file in (tmp_path / "retrieval").glob("*_samples_convis_[!r]*.jsonl"):
+        file.unlink()  # the second run: retrieval only
+    (tmp_path / "retrieval" / "20260102_000000_samples_convis_global.jsonl").unlink(missing_ok=True)
+    _rewrite_provenance(tmp_path / "retrieval", lambda record: record["provenance"].update(torch="2.13.0"))
+    with pytest.raises(SubmissionError, match=r"different package versions .*torch 2\.13\.0"):
+        build_from_run([str(tmp_path / "pairs"), str(tmp_path / "retrieval")], {"size": "7B"})
+
+
+def test_names_from_a_submission_reach_the_terminal_escaped(doc, tmp_path):
+    hostile = copy.deepcopy(doc)
+    hostile["metadata"]["name"] = "\x1b[2Jevil\x07"
+    hostile["pairs"][0]["score"] = 9
+    hostile["pairs"][1]["video1"] = "\x1b]0;x\x07.mp4"
+    (tmp_path / "s.json").write_text(json.dumps(hostile))
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    assert code == 1 and "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;x\\x07.mp4" in out
+    hostile["pairs"][0]["score"], hostile["pairs"][1]["video1"] = doc["pairs"][0]["score"], doc["pairs"][1]["video1"]
+    (tmp_path / "s.json").write_text(json.dumps(hostile))
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    assert code == 0 and out.splitlines()[-1].startswith("OK: \\x1b[2Jevil\\x07 (")
+
+
+def test_score_warns_of_a_small_sample_in_json_and_tables_and_refuses_nothing_scored(doc, tmp_path, monkeypatch):
+    from convis_tasks.report import console
+
+    monkeypatch.setattr(console, "min_pairs", lambda: 20)  # the demo's 11 pairs become a small sample
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    code, out, err = cli("score", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--json")
+    scores = json.loads(out)
+    assert code == 0 and "only 11 pairs (fewer than 20)" in scores["convis_location"]["warning"]
+    assert "only 11 pairs" in scores["convis_global"]["warning"] and "only 11 pairs" in err
+    code, out, _ = cli("score", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    assert code == 0 and "_Note: warning: " in out and "only 11 pairs" in out
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({"video1": f"x{i}.mp4", "video2": f"y{i}.mp4", "MainAction": 2,
+                                         "MainSubjects": 2, "MainObjects": 2, "Location": 2, "OrderOfActions": 2})
+                             + "\n" for i in range(3)))
+    code, out, err = cli("score", tmp_path / "s.json", "--ground-truth", other, "--no-validate", "--json")
+    assert code == 2 and out == "" and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]

@@ -14,7 +14,7 @@ import sys
 import time
 
 from ..utils.safetext import terminal
-from .console import concept_spec, dumps, json_ready, run_command, say
+from .console import caught_messages, concept_spec, dumps, json_ready, run_command, say
 
 DEFAULT_SEED = 0  # = bootstrap.DEFAULT_SEED, repeated so that registering the commands imports no scipy
 GT_HELP = "ConVIS.jsonl, gt_conditioned_similarities.json or the raw vicos.user_inputs.json (enables the human ceiling)"
@@ -249,7 +249,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..utils.metrics import ConstantInputWarning
     from .build import ReportOptions, build_report
     from .inputs import ReportInput
     from .submission import load_submission, score_submission, submission_predictions, validate
@@ -265,10 +264,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
             print(f"INVALID: {len(result.errors)} error(s); not scored (--no-validate scores it anyway)")
             return 1
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConstantInputWarning)
+        warnings.simplefilter("always")
         scores = score_submission(doc, truth, rankings)
-    for w in caught:
-        _say(f"warning: {w.message}")
+    for message in caught_messages(caught, args.submission):
+        _say(message)
+    for entry in scores.values():
+        if entry.get("warning"):
+            _say(f"warning: {entry['warning']}")
     if args.json:
         print(dumps(scores))
         return 0

@@ -31,6 +31,7 @@ from ..utils.predictions import PredictionError, Predictions, load_log_samples, 
 from ..utils.prompts import PROMPT_VARIANTS
 from ..utils.provenance import check as check_provenance
 from ..utils.provenance import describe as describe_provenance
+from .console import sample_size_warning
 from .inputs import SUBMISSION_FORMAT, release_files, release_retrieval_files, submission_predictions
 from .runs import (pair_task, parse_model_args, read_json, retrieval_task, samples_kind, samples_provenance,
                    select_runs, task_concept)
@@ -443,18 +444,28 @@ def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: 
 
 # --- reading and scoring -------------------------------------------------------------------------------------
 
+def _checked(result: dict, task: str) -> dict:
+    """n = 0 is an error; below the minimum the task's entry gets a ``warning``."""
+    small = sample_size_warning(result["n"], task)
+    if small:
+        result["warning"] = small
+    return result
+
+
 def score_submission(doc: dict, truth: GroundTruth, rankings: dict | None = None) -> dict:
     """The leaderboard numbers, shaped like lmms-eval's ``results`` (task -> metric -> value, x100, unrounded):
     ``convis_<concept>`` {spearman, kendall, n, unparsed}, the ``convis`` group's mean rho / tau over the five,
     ``convis_global`` {spearman_<concept>, kendall_<concept>, n, unparsed} and, with ``rankings``, the retrieval
-    tasks and the ``convis_retrieval`` group's mean F1@1. The same functions as the harness compute them."""
+    tasks and the ``convis_retrieval`` group's mean F1@1. The same functions as the harness compute them.
+    A pair task scored on fewer than the minimum number of pairs carries ``warning``; none scored is an error."""
     from ..utils.retrieval import evaluate_retrieval
 
     preds, retrieval = submission_predictions(doc)
     out: dict[str, dict] = {}
     for concept in CONCEPT_KEYS:
         if preds is not None and concept in preds.scores:
-            out[pair_task(concept)] = score_pairs(preds.scores[concept], truth.by_concept(concept)).to_dict()
+            out[pair_task(concept)] = _checked(score_pairs(preds.scores[concept], truth.by_concept(concept)).to_dict(),
+                                               pair_task(concept))
     if all(pair_task(c) in out for c in CONCEPT_KEYS):
         # the `convis` group: lmms-eval's unweighted mean of the five tasks, in the group's task order
         out["convis"] = {m: sum(out[pair_task(c)][m] * 1 for c in CONCEPT_KEYS) / len(CONCEPT_KEYS)
@@ -465,7 +476,7 @@ def score_submission(doc: dict, truth: GroundTruth, rankings: dict | None = None
             r = score_pairs(preds.scores[None], truth.by_concept(concept))
             task[f"spearman_{concept}"], task[f"kendall_{concept}"] = r.spearman, r.kendall
             task["n"], task["unparsed"] = r.n, r.unparsed
-        out["convis_global"] = task
+        out["convis_global"] = _checked(task, "convis_global")
     if retrieval and rankings:
         for concept in RETRIEVAL_CONCEPT_KEYS:
             if concept in retrieval and rankings.get(concept):
