@@ -72,13 +72,13 @@ def _score_concept(scores, reference, concept: str, unparsed: str, where: str) -
 
 def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None = "all",
                   unparsed: str = "neutral") -> dict[str, dict]:
-    """Correlate predictions with ground truth: ``{concept: {spearman, kendall, n, unparsed, answers}}``.
+    """Correlate predictions with ground truth: ``{concept: {spearman, kendall, n, unparsed}}``.
 
     ``predictions_path``: a release answer file, an lmms-eval output folder / results file / samples file (the
-    run-folder rule of :mod:`convis_tasks.report.runs`), or a submission. ``answers`` says whose answers a row
-    correlates: ``"concept"`` (the concept's own) or ``"concept-free"``. Concept-free answers are correlated with
-    every concept; when the input also holds concept answers they go under ``"global"`` instead, never under a
-    concept key. A row with n below the minimum carries ``"warning"``; n = 0 is an error.
+    run-folder rule of :mod:`convis_tasks.report.runs`), or a submission. Concept-free answers are correlated
+    with every concept and their entries carry ``"answers": "concept-free"``; when the input also holds concept
+    answers they go under ``"global"``, never under a concept key. A row with n below the minimum carries
+    ``"warning"``; n = 0 is an error.
     """
     from .report.inputs import load_path
     from .utils.annotations import load_ground_truth
@@ -104,8 +104,7 @@ def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None
                 raise PredictionError(f"{predictions_path} holds no predictions for concept {concept} "
                                       f"(it has: {has or 'none'})")
             continue
-        results[concept] = {**_score_concept(scores, truth.by_concept(concept), concept, unparsed, predictions_path),
-                            "answers": "concept"}
+        results[concept] = _score_concept(scores, truth.by_concept(concept), concept, unparsed, predictions_path)
     if concept_free is not None:
         shared = {}
         for concept in requested:
@@ -159,7 +158,9 @@ def run_retrieval(predictions_path: str, rankings: str, concepts: str | None = "
         if result.excluded:
             say(f"warning: {concept}: {len(result.excluded)} anchor(s) without complete predictions were left out: "
                 f"{', '.join(result.excluded[:5])}{' ...' if len(result.excluded) > 5 else ''}")
-        out = {**result.to_dict(), "answers": marker}
+        out = result.to_dict()
+        if marker == CONCEPT_FREE:
+            out["answers"] = CONCEPT_FREE
         sample_size_warning(out["anchors"], f"{predictions_path}: {concept}", "complete anchors")  # 0: an error
         return out
 
@@ -171,7 +172,7 @@ def run_retrieval(predictions_path: str, rankings: str, concepts: str | None = "
                                       f"(it has: {', '.join(own) or 'none'})")
             continue
         if truth[concept]:
-            results[concept] = score(concept, predictions[concept], "concept")
+            results[concept] = score(concept, predictions[concept], "own")
     if None in predictions:
         shared = {c: score(c, predictions[None], CONCEPT_FREE) for c in requested if truth[c]}
         if own:

@@ -100,8 +100,7 @@ def test_concept_specific_file_and_log_samples(tmp_path, truth, capsys):
     result = json.loads(out)
     assert "only 5 pairs" in result["location"].pop("warning")
     assert result == {"location": {"spearman": pytest.approx(100 * 9.5 / 95 ** 0.5),
-                                   "kendall": pytest.approx(100 * 9 / 90 ** 0.5), "n": 5, "unparsed": 1,
-                                   "answers": "concept"}}
+                                   "kendall": pytest.approx(100 * 9 / 90 ** 0.5), "n": 5, "unparsed": 1}}
 
 
 def test_errors_name_the_file_and_exit_non_zero(tmp_path, truth, capsys):
