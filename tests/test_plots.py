@@ -112,3 +112,15 @@ def test_release_concept_matrix(reference):
     matrix = concept_matrix_data(load_ground_truth(reference / "gt_conditioned_similarities.json"))
     assert 0.2 < matrix[3, 4] < matrix[0, 4] < 1  # location and order of actions least alike, action and order most
     assert matrix[0, 4] == pytest.approx(0.84, abs=0.005) and matrix[3, 4] == pytest.approx(0.30, abs=0.005)
+
+
+def test_labels_are_drawn_literally_never_as_mathtext(runs, tmp_path):
+    # an unknown TeX command inside $...$ makes matplotlib's mathtext parser fail; a label is drawn as text
+    code, out, err = cli("plot", "bars", f"M$\\notacommand$={runs / 'm8'}", "--ground-truth", DEMO_GT,
+                         "-o", tmp_path / "b.png")
+    assert code == 0, err
+    _png(tmp_path / "b.png")
+    code, out, err = cli("plot", "scores", f"M$\\notacommand$={runs / 'm8'}", "--ground-truth", DEMO_GT,
+                         "--concept", "location", "-o", tmp_path / "s.png")
+    assert code == 0, err
+    _png(tmp_path / "s.png")
