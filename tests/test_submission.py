@@ -333,3 +333,17 @@ def test_score_warns_of_a_small_sample_in_json_and_tables_and_refuses_nothing_sc
                              + "\n" for i in range(3)))
     code, out, err = cli("score", tmp_path / "s.json", "--ground-truth", other, "--no-validate", "--json")
     assert code == 2 and out == "" and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]
+
+
+def test_harness_version_unknown_to_lmms_eval_comes_from_the_logged_provenance(tmp_path):
+    from convis_tasks.utils.provenance import provenance
+
+    if provenance()["lmms-eval"] is None:
+        pytest.skip("lmms-eval is not installed, so the logged records carry no lmms-eval version")
+    make_run(tmp_path / "r", version="unknown@unknown")  # what a PyPI install of lmms-eval 0.7.3 writes
+    messages: list[str] = []
+    doc = build_from_run(str(tmp_path / "r"), {"size": "7B"}, messages)
+    assert doc["metadata"]["harness_version"] == provenance()["lmms-eval"]
+    assert any("the results file says unknown@unknown" in m for m in messages)
+    assert build_from_run(str(tmp_path / "r"), {"size": "7B", "harness_version": "0.7.3-git"})["metadata"][
+        "harness_version"] == "0.7.3-git"

@@ -279,9 +279,10 @@ def find_runs(path: str) -> list[Run]:
     if os.path.isfile(path):
         if path.endswith(RESULTS_SUFFIX):
             return [_run_from_results(path)]
-        task = samples_task(path)
-        if task is None:
-            raise PredictionError(f"{path}: not an lmms-eval samples file (*_samples_<task>.jsonl)")
+        if not path.endswith(".jsonl"):
+            raise PredictionError(f"{path}: not an lmms-eval results or samples file (*_results.json, "
+                                  "*_samples_<task>.jsonl)")
+        task = samples_task(path) or os.path.basename(path)[: -len(".jsonl")]  # a renamed samples file
         return [Run(os.path.dirname(path) or ".", samples_prefix(path), None, {task: path})]
     runs = [_run_from_results(f) for f in results_files(path)]
     claimed = {f for r in runs for f in r.samples.values()}

@@ -170,6 +170,12 @@ def build_from_run(paths: str | list[str], overrides: dict | None = None,
     if not pairs:
         raise SubmissionError(f"{where}: the run logged no ConViS pair-scoring samples (was --log_samples passed?)")
     provenance = _run_provenance(used, messages)
+    recorded = str(meta.get("harness_version") or "")
+    if (not recorded or recorded.startswith("unknown")) and provenance and provenance.get("lmms-eval"):
+        # lmms-eval installed from PyPI records its version as "unknown@unknown"; the records logged the real one
+        meta["harness_version"] = provenance["lmms-eval"]
+        messages.append(f"note: harness_version {provenance['lmms-eval']} from the run's logged provenance (the "
+                        f"results file says {recorded or 'nothing'})")
     metadata = _complete_metadata(meta, overrides, messages)
     if provenance is not None:
         metadata["provenance"] = provenance
