@@ -300,3 +300,15 @@ def test_untrusted_names_reach_the_terminal_escaped(tmp_path, truth):
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert r"| \\x1b\]0;pwn\\x07M\\x1b\[2J |" in out  # visible (then Markdown-escaped) in the row label
     assert r"convis: warning: \x1b]0;pwn\x07M\x1b[2J: location: only 5 pairs" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--bootstrap", "-5"], "argument --bootstrap: -5 is below 0"),
+    (["--min-pairs", "0"], "argument --min-pairs: 0 is below 1"),
+    (["--bootstrap", "many"], "argument --bootstrap: 'many' is not a whole number"),
+    (["--compare", "a:b"], "--compare is a paired bootstrap test: give --bootstrap B too"),
+])
+def test_bad_numbers_and_options_are_usage_errors_not_silent_defaults(tmp_path, truth, extra, message):
+    preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
+    code, out, err = _convis("report", preds, "--ground-truth", truth, *extra)
+    assert code == 2 and out == "" and message in err.strip().splitlines()[-1]

@@ -14,7 +14,8 @@ import sys
 import time
 
 from ..utils.safetext import terminal
-from .console import caught_messages, concept_spec, dumps, json_ready, run_command, say
+from .console import (caught_messages, concept_spec, counting_number, dumps, int_list, json_ready, run_command,
+                      say)
 
 DEFAULT_SEED = 0  # = bootstrap.DEFAULT_SEED, repeated so that registering the commands imports no scipy
 GT_HELP = "ConVIS.jsonl, gt_conditioned_similarities.json or the raw vicos.user_inputs.json (enables the human ceiling)"
@@ -116,6 +117,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights)
     truth = _load_truth(args.ground_truth)
     rankings = _load_rankings(args.rankings)
+    if args.compare and not args.bootstrap:
+        raise ValueError("--compare is a paired bootstrap test: give --bootstrap B too (e.g. --bootstrap 1000)")
     items = _inputs(args)
     options = ReportOptions(concepts=parse_concepts(args.concept), weights=weights, unparsed=args.unparsed,
                             ceiling=not args.no_ceiling, min_pairs=args.min_pairs, bootstrap=args.bootstrap,
@@ -171,7 +174,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                         ceiling=ceiling, title=args.title)
     elif args.kind == "frames":
         items = _inputs(args, merge=False)
-        frames = [int(x) for x in args.frames.split(",")] if args.frames else None
+        frames = args.frames
         concept = "mean" if args.concept.strip().lower() in ("all", "mean") else canonical_concept(args.concept)
         plots.plot_frames(items, truth, args.output, frames, concept, title=args.title)
     elif args.kind == "scores":
@@ -298,9 +301,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--unparsed", choices=("neutral", "drop"), default="neutral",
                    help="score unparsed answers as 3.0 (the benchmark protocol) or leave them out")
     p.add_argument("--no-ceiling", action="store_true", help="leave out the human-ceiling row and table")
-    p.add_argument("--min-pairs", type=int, default=3,
+    p.add_argument("--min-pairs", type=counting_number(1), default=3,
                    help="human ceiling: annotators need this many pairs also rated by others (default 3)")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+    p.add_argument("--bootstrap", type=counting_number(0), default=0, metavar="B",
                    help="add 95%% bootstrap intervals and paired tests with B resamples (e.g. 1000; off by default)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed (default %(default)s)")
     p.add_argument("--compare", action="append", metavar="A:B",
@@ -334,10 +337,11 @@ def add_commands(subparsers) -> None:
         p.add_argument("-o", "--output", required=True, metavar="FILE.png")
         p.add_argument("--title")
         if kind == "frames":
-            p.add_argument("--frames", help="frames per video of each input, comma-separated, e.g. 4,8,16 "
+            p.add_argument("--frames", type=int_list, help="frames per video of each input, comma-separated, e.g. 4,8,16 "
                                             "(default: each run's frames_per_video)")
         if kind == "bars":
-            p.add_argument("--bootstrap", type=int, default=0, metavar="B", help="95%% bootstrap error bars")
+            p.add_argument("--bootstrap", type=counting_number(0), default=0, metavar="B",
+                           help="95%% bootstrap error bars")
             p.add_argument("--seed", type=int, default=DEFAULT_SEED)
             p.add_argument("--no-ceiling", action="store_true", help="no human leave-one-annotator-out level")
         p.set_defaults(func=_cmd_plot)
@@ -354,7 +358,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--model", help="with --from-release: the model folder name, e.g. LLaVA-OneVision-Qwen2-7B")
     p.add_argument("--name", help="model name (default: the run's pretrained= / model)")
     p.add_argument("--size", help="parameter count, e.g. 7B (default: read off the model name when it says)")
-    p.add_argument("--frames", type=int, help="frames per video (default: the run's frames_per_video)")
+    p.add_argument("--frames", type=counting_number(1), help="frames per video (default: the run's frames_per_video)")
     p.add_argument("--prompt", help="prompt variant (default: the run's prompt)")
     p.add_argument("--harness", help="harness name (default: lmms-eval)")
     p.add_argument("--harness-version", help="harness version (default: the run's lmms_eval_version)")
@@ -367,7 +371,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--ground-truth", required=True, help=GT_HELP)
     p.add_argument("--rankings", help="ranked.json: also check the retrieval entries against the ranked sets")
     p.add_argument("--candidates", help="to_be_ranked.json: check the retrieval entries against the candidate sets")
-    p.add_argument("--max-errors", type=int, default=20, help="errors printed (default 20)")
+    p.add_argument("--max-errors", type=counting_number(0), default=20, help="errors printed (default 20)")
     p.add_argument("--json", action="store_true", help="print {ok, errors, warnings, summary}")
     p.set_defaults(func=_cmd_validate)
 

@@ -143,6 +143,30 @@ def concept_spec(extra: tuple[str, ...] = ()):
     return check
 
 
+def counting_number(minimum: int):
+    """An argparse ``type``: an integer >= ``minimum``, else a usage error naming the bound."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{terminal(text)!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+
+    check.__name__ = "number"
+    return check
+
+
+def int_list(text: str) -> list[int]:
+    """An argparse ``type`` for comma lists of positive integers (``--frames 4,8,16``)."""
+    values = [counting_number(1)(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("expected a comma list of whole numbers, e.g. 4,8,16")
+    return values
+
+
 # --- running a command ------------------------------------------------------------------------------------------------
 
 def run_command(func, args) -> int:
