@@ -181,3 +181,20 @@ def test_samples_without_a_results_file_follow_the_same_rule(tmp_path):
         select_runs(str(tmp_path))  # two folders: nothing says they are one model
     selection = select_runs([str(tmp_path / "a")])
     assert set(selection.files) == set(PAIR_TASKS) | {"convis_global"} | set(RETRIEVAL_TASKS)
+
+
+def test_run_paths_sharing_a_default_label_follow_the_rule_too(tmp_path):
+    first = json.loads(make_run(tmp_path / "a", seed=1, date="20260101_000000").read_text())["results"]
+    second = _keep(make_run(tmp_path / "b", seed=2, date="20260102_000000"), ["convis_location"])
+    (item,) = load_inputs([str(tmp_path / "a"), str(tmp_path / "b")])  # one model name: one model
+    truth = load_ground_truth(DEMO_GT)
+    from convis_tasks.utils.metrics import score_pairs
+
+    rho = {c: score_pairs(item.predictions.scores[c], truth.by_concept(c)).spearman for c in ("location", "main_action")}
+    assert rho["location"] == pytest.approx(_metric(second, "convis_location"), abs=1e-12)
+    assert rho["main_action"] == pytest.approx(_metric(first, "convis_main_action"), abs=1e-12)
+    assert any("newest run" in n for n in item.notes)
+    make_run(tmp_path / "c", seed=3, model_args="pretrained=org/fake-7b,max_frames_num=32")  # same name, other model
+    with pytest.raises(RunSelectionError, match="2 different models"):
+        load_inputs([str(tmp_path / "a"), str(tmp_path / "c")])
+    assert len(load_inputs([f"A={tmp_path / 'a'}", f"C={tmp_path / 'c'}"])) == 2  # labels say two models

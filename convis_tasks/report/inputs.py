@@ -106,14 +106,21 @@ def _load_samples_files(files: list[str], where: str) -> tuple[Predictions | Non
     return pairs, retrieval
 
 
-def _from_selection(path: str) -> ReportInput:
-    selection = select_runs(path)
-    pairs, retrieval = _load_samples_files(list(selection.files.values()), path)
+def _is_run_path(path: str) -> bool:
+    return os.path.isdir(path) or path.endswith(RESULTS_SUFFIX) or path.endswith(".jsonl")
+
+
+def _from_selection(paths: str | list[str]) -> ReportInput:
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    selection = select_runs(paths)
+    where = ", ".join(paths)
+    pairs, retrieval = _load_samples_files(list(selection.files.values()), where)
     meta = selection.metadata()
-    default = meta.get("name") or (Path(path).parent.name if os.path.isfile(path) else Path(path).name)
-    if path.endswith(".jsonl"):
-        default = Path(path).stem
-    return ReportInput(default, [path], pairs, retrieval, meta, list(selection.notes))
+    first = paths[0]
+    default = meta.get("name") or (Path(first).parent.name if os.path.isfile(first) else Path(first).name)
+    if first.endswith(".jsonl") and not meta.get("name"):
+        default = Path(first).stem
+    return ReportInput(default, paths, pairs, retrieval, meta, list(selection.notes))
 
 
 def load_path(path: str) -> ReportInput:
@@ -121,7 +128,7 @@ def load_path(path: str) -> ReportInput:
     path = str(path)
     if not os.path.exists(path):
         raise PredictionError(f"{path}: input not found")
-    if os.path.isdir(path) or path.endswith(RESULTS_SUFFIX) or path.endswith(".jsonl"):
+    if _is_run_path(path):
         item = _from_selection(path)
         if item.predictions is None and item.retrieval is None:
             raise PredictionError(f"{path}: the run logged no ConViS samples (was --log_samples passed?)")
@@ -176,15 +183,35 @@ def parse_specs(specs: list[str], labels: list[str] | None = None) -> list[tuple
 
 
 def load_inputs(specs: list[str], labels: list[str] | None = None, merge: bool = True) -> list[ReportInput]:
-    """Read every input; with ``merge`` the inputs sharing a label become one model (first-seen order)."""
+    """Read every input; with ``merge`` the inputs sharing a label become one model (first-seen order).
+
+    Inputs that share a label only by default (their run's model name) and are lmms-eval runs are read together
+    under the run-folder rule of :mod:`.runs` (one model, newest run per task); a label given explicitly
+    (``LABEL=PATH``, ``--label``) merges its inputs as they are, and a pair scored differently is an error."""
     loaded: list[ReportInput] = []
+    explicit: list[bool] = []
     for label, path in parse_specs(specs, labels):
         item = load_path(path)
         if label is not None:
             item.label = label
         loaded.append(item)
+        explicit.append(label is not None)
     if not merge:
         return loaded
+    # lmms-eval runs that only share a DEFAULT label (the model name) are one model's runs only under the
+    # run-folder rule: read them together with it (several models: an error listing the runs)
+    runs_by_label: dict[str, list[int]] = {}
+    for i, item in enumerate(loaded):
+        if not explicit[i] and all(_is_run_path(p) for p in item.paths):
+            runs_by_label.setdefault(item.label, []).append(i)
+    for label, indices in runs_by_label.items():
+        if len(indices) > 1:
+            combined = _from_selection([p for i in indices for p in loaded[i].paths])
+            combined.label = label
+            loaded[indices[0]] = combined
+            for i in indices[1:]:
+                loaded[i] = None
+    loaded = [item for item in loaded if item is not None]
     by_label: dict[str, ReportInput] = {}
     for item in loaded:
         if item.label not in by_label:
