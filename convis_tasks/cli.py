@@ -6,7 +6,6 @@ The scoring path imports neither torch nor lmms-eval.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import subprocess

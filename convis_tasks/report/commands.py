@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import sys
 import time
 
 from ..utils.safetext import terminal
