@@ -198,3 +198,14 @@ def test_run_paths_sharing_a_default_label_follow_the_rule_too(tmp_path):
     with pytest.raises(RunSelectionError, match="2 different models"):
         load_inputs([str(tmp_path / "a"), str(tmp_path / "c")])
     assert len(load_inputs([f"A={tmp_path / 'a'}", f"C={tmp_path / 'c'}"])) == 2  # labels say two models
+
+
+def test_a_run_without_samples_files_says_to_pass_log_samples(tmp_path):
+    results = make_run(tmp_path / "r")
+    for file in (tmp_path / "r").glob("*_samples_*.jsonl"):
+        file.unlink()
+    for argv in (["correlate", tmp_path / "r", "--ground-truth", DEMO_GT],
+                 ["report", results, "--ground-truth", DEMO_GT],
+                 ["submit", tmp_path / "r", "-o", tmp_path / "s.json"]):
+        code, _, err = cli(*argv)
+        assert code == 2 and "--log_samples" in err.strip().splitlines()[-1], argv

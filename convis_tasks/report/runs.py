@@ -359,6 +359,9 @@ def select_runs(paths: list[str] | str) -> Selection:
             if task in files:
                 superseded.append(f"{task} of {next(r for r in runs if r.samples.get(task) == files[task]).name}")
             files[task] = file
+    if not files:
+        raise PredictionError(f"{where}: the run(s) logged no samples files ({_listing(runs)}); run lmms-eval with "
+                              "--log_samples, which writes the answers these commands read")
     used = [r for r in runs if any(files[t] == f for t, f in r.samples.items())]
     selection = Selection(files, used)
     if len(used) > 1:
