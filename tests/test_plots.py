@@ -124,3 +124,20 @@ def test_labels_are_drawn_literally_never_as_mathtext(runs, tmp_path):
                          "--concept", "location", "-o", tmp_path / "s.png")
     assert code == 0, err
     _png(tmp_path / "s.png")
+
+
+def test_a_plot_of_nothing_is_an_error_and_a_small_sample_warns(tmp_path):
+    rows = demo_rows()
+    stranger = tmp_path / "Location" / "M" / "M_Location_similarities.json"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_text(json.dumps([{"video1": f"x{i}.mp4", "video2": f"y{i}.mp4", "similarity": 1 + i % 5}
+                                    for i in range(12)]))
+    code, _, err = cli("plot", "bars", stranger, "--ground-truth", DEMO_GT, "-o", tmp_path / "b.png")
+    assert code == 2 and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "b.png").exists()
+    few = tmp_path / "Location" / "F" / "F_Location_similarities.json"
+    few.parent.mkdir(parents=True)
+    few.write_text(json.dumps([{"video1": r["video1"], "video2": r["video2"], "similarity": 1 + i % 5}
+                               for i, r in enumerate(rows[:4])]))
+    code, _, err = cli("plot", "bars", few, "--ground-truth", DEMO_GT, "-o", tmp_path / "f.png")
+    assert code == 0 and "warning: F: location: only 4 pairs" in err

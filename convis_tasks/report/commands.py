@@ -149,7 +149,7 @@ def _add_input_arguments(p: argparse.ArgumentParser, inputs_required: bool = Tru
 
 @_guard
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ..utils.concepts import canonical_concept, parse_concepts
+    from ..utils.concepts import CONCEPT_KEYS, canonical_concept, parse_concepts
     from . import plots
 
     truth = _load_truth(args.ground_truth)
@@ -161,6 +161,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         plots.plot_concept_matrix(truth, args.output, concepts, title=args.title)
     elif args.kind == "bars":
         items = _inputs(args)
+        _check_plot_samples(items, truth, concepts)
         ceiling = None
         if truth.ratings and not args.no_ceiling:
             from .ceiling import human_ceiling
@@ -173,13 +174,28 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                         ceiling=ceiling, title=args.title)
     elif args.kind == "frames":
         items = _inputs(args, merge=False)
+        _check_plot_samples(items, truth, list(CONCEPT_KEYS) if args.concept.strip().lower() in ("all", "mean")
+                            else [canonical_concept(args.concept)])
         frames = args.frames
         concept = "mean" if args.concept.strip().lower() in ("all", "mean") else canonical_concept(args.concept)
         plots.plot_frames(items, truth, args.output, frames, concept, title=args.title)
     elif args.kind == "scores":
-        plots.plot_score_distribution(_inputs(args), truth, args.output, concepts, title=args.title)
-    print(args.output)
+        items = _inputs(args)
+        _check_plot_samples(items, truth, concepts)
+        plots.plot_score_distribution(items, truth, args.output, concepts, title=args.title)
+    print(terminal(args.output))
     return 0
+
+
+def _check_plot_samples(items, truth, concepts) -> None:
+    """n = 0 stops the plot (an empty bar is not a result); a small n is a warning on stderr."""
+    from .console import sample_size_warning
+    from .plots import sample_sizes
+
+    for label, concept, n in sample_sizes(items, truth, list(concepts)):
+        small = sample_size_warning(n, f"{label}: {concept}")
+        if small:
+            _say(f"warning: {small}")
 
 
 # --- submissions -------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..utils.annotations import GroundTruth
 from ..utils.concepts import CONCEPT_KEYS, get_concept
-from ..utils.metrics import ConstantInputWarning, score_pairs
+from ..utils.metrics import score_pairs
 from ..utils import safetext
 from .inputs import ReportInput
 
@@ -61,9 +61,19 @@ def _text(value: object) -> str:
 
 
 def _rho(preds: Mapping, truth: GroundTruth, concept: str) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConstantInputWarning)
+    with warnings.catch_warnings():  # undefined and small-sample cases are reported by sample_sizes()
+        warnings.simplefilter("ignore")
         return score_pairs(preds, truth.by_concept(concept)).spearman
+
+
+def sample_sizes(inputs: list[ReportInput], truth: GroundTruth, concepts: list[str]) -> list[tuple[str, str, int]]:
+    """(series label, concept, pairs shared with the ground truth) for every series a figure would draw."""
+    out = []
+    for item in inputs:
+        for label, tables in series(item, list(concepts)):
+            for c, table in tables.items():
+                out.append((label, c, len(set(table) & set(truth.by_concept(c)))))
+    return out
 
 
 # --- bars ------------------------------------------------------------------------------------------------------
