@@ -13,8 +13,7 @@ import os
 import time
 
 from ..utils.safetext import terminal
-from .console import (caught_messages, concept_spec, counting_number, dumps, int_list, json_ready, run_command,
-                      say)
+from .console import caught_messages, concept_spec, counting_number, dumps, int_list, run_command, say
 
 DEFAULT_SEED = 0  # = bootstrap.DEFAULT_SEED, repeated so that registering the commands imports no scipy
 GT_HELP = "ConVIS.jsonl, gt_conditioned_similarities.json or the raw vicos.user_inputs.json (enables the human ceiling)"
@@ -34,9 +33,6 @@ def _guard(func):
         return run_command(func, args)
 
     return run
-
-
-_json_ready = json_ready
 
 
 def check_output_path(path: str) -> str:
