@@ -209,3 +209,13 @@ def test_a_run_without_samples_files_says_to_pass_log_samples(tmp_path):
                  ["submit", tmp_path / "r", "-o", tmp_path / "s.json"]):
         code, _, err = cli(*argv)
         assert code == 2 and "--log_samples" in err.strip().splitlines()[-1], argv
+
+
+def test_an_unreadable_samples_file_is_an_error_naming_it(tmp_path):
+    results = make_run(tmp_path / "r")
+    broken = next((tmp_path / "r").glob("*_samples_convis_location.jsonl"))
+    broken.write_bytes(b"\xff\xfe\x00 not text")
+    code, _, err = cli("correlate", tmp_path / "r", "--ground-truth", DEMO_GT)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"convis: error: {broken}: cannot read")
+    assert results.exists()

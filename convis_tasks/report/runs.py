@@ -111,42 +111,52 @@ def run_samples(results_file: str) -> list[str]:
                                          glob.escape(prefix) + "samples_*.jsonl")))
 
 
+def _first_line(path: str) -> str | None:
+    """The first non-blank line of a text file (None when there is none); unreadable files name themselves."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return next((line for line in handle if line.strip()), None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PredictionError(f"{path}: cannot read ({exc})") from None
+
+
+def _first_record(path: str) -> dict | None:
+    """The first ConViS record (a metric value with a ``score``) of a samples file's first sample, or None.
+
+    A first line that is not JSON gives None too: the loaders report the broken line with its number."""
+    line = _first_line(path)
+    try:
+        sample = json.loads(line) if line is not None else None
+    except json.JSONDecodeError:
+        return None
+    for value in sample.values() if isinstance(sample, dict) else ():
+        if isinstance(value, dict) and "score" in value:
+            return value
+    return None
+
+
 def samples_kind(path: str) -> str | None:
     """"pair", "retrieval" or None: the kind of the ConViS records of a samples file (first record decides)."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError:
-                return "pair"  # let the loader report the broken line
-            for value in sample.values() if isinstance(sample, dict) else ():
-                if isinstance(value, dict) and "score" in value:
-                    if value.get("kind") == "retrieval":
-                        return "retrieval"
-                    if "video1" in value and "video2" in value:
-                        return "pair"
-            return None
-    return None
+    line = _first_line(path)
+    if line is None:
+        return None
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return "pair"  # let the loader report the broken line
+    record = _first_record(path)
+    if record is None:
+        return None
+    if record.get("kind") == "retrieval":
+        return "retrieval"
+    return "pair" if "video1" in record and "video2" in record else None
 
 
 def samples_provenance(path: str) -> dict | None:
     """The ``provenance`` logged with the first ConViS record of a samples file (None when not logged)."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError:
-                return None
-            for value in sample.values() if isinstance(sample, dict) else ():
-                if isinstance(value, dict) and "score" in value and "kind" in value:
-                    found = value.get("provenance")
-                    return found if isinstance(found, dict) else None
-            return None
-    return None
+    record = _first_record(path)
+    found = record.get("provenance") if record is not None and "kind" in record else None
+    return found if isinstance(found, dict) else None
 
 
 # --- run metadata -------------------------------------------------------------------------------------------------
