@@ -219,3 +219,13 @@ def test_an_unreadable_samples_file_is_an_error_naming_it(tmp_path):
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith(f"convis: error: {broken}: cannot read")
     assert results.exists()
+
+
+def test_a_symlink_loop_in_an_output_folder_is_walked_once(tmp_path):
+    import os
+
+    make_run(tmp_path / "out" / "m")
+    os.symlink("..", tmp_path / "out" / "m" / "back")  # out/m/back -> out: a loop
+    selection = select_runs(str(tmp_path / "out"))
+    assert len(selection.runs) == 1 and not selection.notes  # one run, not one per trip round the loop
+    assert all("back" not in f for f in selection.files.values())

@@ -23,6 +23,7 @@ Nothing here imports torch or lmms-eval.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import math
@@ -100,8 +101,30 @@ def samples_prefix(path: str) -> str:
     return match.group(1) if match else ""
 
 
+def tree_files(folder: str) -> list[str]:
+    """Every file under ``folder``, sorted; symlinked folders are followed once each (a loop is not followed
+    again) and a file reached by two paths is listed once."""
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+    out = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        stat = os.stat(root)
+        if (stat.st_dev, stat.st_ino) in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add((stat.st_dev, stat.st_ino))
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            real = os.path.realpath(path)
+            if real not in seen_files:
+                seen_files.add(real)
+                out.append(path)
+    return sorted(out)
+
+
 def results_files(folder: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(glob.escape(folder), "**", "*_" + RESULTS_SUFFIX), recursive=True))
+    return [f for f in tree_files(folder) if os.path.basename(f).endswith("_" + RESULTS_SUFFIX)]
 
 
 def run_samples(results_file: str) -> list[str]:
@@ -294,11 +317,12 @@ def find_runs(path: str) -> list[Run]:
                                   "*_samples_<task>.jsonl)")
         task = samples_task(path) or os.path.basename(path)[: -len(".jsonl")]  # a renamed samples file
         return [Run(os.path.dirname(path) or ".", samples_prefix(path), None, {task: path})]
-    runs = [_run_from_results(f) for f in results_files(path)]
+    files = tree_files(path)
+    runs = [_run_from_results(f) for f in files if os.path.basename(f).endswith("_" + RESULTS_SUFFIX)]
     claimed = {f for r in runs for f in r.samples.values()}
     loose: dict[tuple[str, str], dict[str, str]] = {}
-    for file in sorted(glob.glob(os.path.join(glob.escape(path), "**", SAMPLES_GLOB), recursive=True)):
-        if file not in claimed:
+    for file in files:
+        if fnmatch.fnmatch(os.path.basename(file), SAMPLES_GLOB) and file not in claimed:
             loose.setdefault((os.path.dirname(file), samples_prefix(file)), {})[samples_task(file)] = file
     runs += [Run(folder, prefix, None, samples) for (folder, prefix), samples in sorted(loose.items())]
     if not runs:
