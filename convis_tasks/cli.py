@@ -289,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("correlate", help="Spearman/Kendall of predictions against the human mean ratings")
-    p.add_argument("predictions", help="release-format JSON, or an lmms-eval --log_samples file or output folder")
+    p.add_argument("predictions", help="release-format JSON, a submission, or lmms-eval --log_samples output (a "
+                                       "folder, *_results.json or samples file; several runs of one model: each "
+                                       "task from the newest run)")
     p.add_argument("--ground-truth", required=True,
                    help="ConVIS.jsonl, gt_conditioned_similarities.json or vicos.user_inputs.json")
     p.add_argument("--concept", default="all", type=concept_spec(),
@@ -300,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_correlate)
 
     p = sub.add_parser("retrieval", help="R@1 / P@1 / F1@1 (top and bottom), Kendall tau and NDCG of retrieval")
-    p.add_argument("predictions", help="release per-anchor score JSON, or lmms-eval --log_samples file or folder")
+    p.add_argument("predictions", help="release per-anchor score JSON, a submission, or lmms-eval --log_samples "
+                                       "output (as for correlate)")
     p.add_argument("--ground-truth", required=True, help="human rankings: a JSON list of {anchor, <Concept>: {...}}")
     p.add_argument("--concept", default="all", type=concept_spec(),
                    help="a concept name (any spelling), a comma list, or 'all'")
