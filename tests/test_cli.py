@@ -150,10 +150,23 @@ def test_python_m_convis_tasks_path_prints_the_task_folder():
 
 # --- errors, exit codes and JSON (issues #11 classes 6 and 8, #12 item 5) ---------------------------------------
 
-def _convis(*argv, cwd=None):
-    """The ``convis`` command as a user runs it: a new process; returns (status, stdout, stderr)."""
-    done = subprocess.run([sys.executable, "-m", "convis_tasks", *map(str, argv)], capture_output=True, text=True,
-                          cwd=cwd)
+def _convis(*argv):
+    """The ``convis`` entry point in this process, usage errors included: (status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def _convis_process(*argv):
+    """The ``convis`` command as a user runs it: a new process."""
+    done = subprocess.run([sys.executable, "-m", "convis_tasks", *map(str, argv)], capture_output=True, text=True)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -177,6 +190,8 @@ def test_a_misspelt_concept_is_a_usage_error_with_a_suggestion_not_a_traceback(t
             "main_objects, location, order_of_actions, or all)")
     code, _, err = _convis("correlate", preds, "--ground-truth", truth, "--concept", "Main_Action,ordr of actions")
     assert code == 2 and "did you mean order_of_actions?" in err
+    code, out, err = _convis_process("correlate", preds, "--ground-truth", truth, "--concept", "locaton")
+    assert code == 2 and out == "" and "Traceback" not in err and "did you mean location?" in err.splitlines()[-1]
 
 
 @pytest.mark.parametrize("case", ["missing predictions", "missing truth", "folder as truth", "binary predictions",
