@@ -229,3 +229,16 @@ def test_a_symlink_loop_in_an_output_folder_is_walked_once(tmp_path):
     selection = select_runs(str(tmp_path / "out"))
     assert len(selection.runs) == 1 and not selection.notes  # one run, not one per trip round the loop
     assert all("back" not in f for f in selection.files.values())
+
+
+def test_concept_free_retrieval_scores_are_a_row_of_their_own(tmp_path):
+    from convis_tasks.report.build import build_report
+    from convis_tasks.report.inputs import ReportInput
+
+    rankings = load_rankings(DEMO_RANKINGS)
+    own = {a: {c: float(len(c) % 5 + 1) for c in ranks} for a, ranks in rankings["location"].items()}
+    free = {a: {c: 3.0 + (c < a) for c in ranks} for a, ranks in rankings["main_action"].items()}
+    item = ReportInput("M", ["x"], None, {"location": own, None: free})
+    report = build_report([item], load_ground_truth(DEMO_GT), rankings)
+    rows = {label: set(data) for label, data in report.data["retrieval"].items()}
+    assert rows == {"M": {"location"}, "M (concept-free)": set(RETRIEVAL_CONCEPT_KEYS)}

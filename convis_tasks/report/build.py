@@ -35,6 +35,7 @@ from .inputs import ReportInput
 from .tables import Column, Row, Table
 
 RHO, TAU = "$\\rho$", "$\\tau$"
+CONCEPT_FREE_SUFFIX = " (concept-free)"  # the row of a model's concept-free retrieval scores
 HUMAN_LABEL = "Human (leave-one-annotator-out)"
 RANDOM_LABEL = "Random choice"
 
@@ -253,26 +254,28 @@ class _Builder:
         table = Table("retrieval", "Concept-conditioned retrieval (x100)", cols)
         self.data["retrieval"] = {}
         self.pending = []
+        rows = []  # (label, concept -> scores): a model's own scores; its concept-free scores as a row of their own
         for item in with_retrieval:
+            own = {c: item.retrieval[c] for c in ranked if c in item.retrieval}
+            if own:
+                rows.append((item.label, own))
+            if item.retrieval.get(None) is not None:
+                rows.append((item.label + CONCEPT_FREE_SUFFIX, {c: item.retrieval[None] for c in ranked}))
+        for label, tables in rows:
             values, data = {}, {}
-            for c in ranked:
-                scores = item.retrieval.get(c, item.retrieval.get(None))
-                if scores is None:
-                    continue
+            for c, scores in tables.items():
                 result = evaluate_retrieval(self.rankings[c], scores)
                 if result.excluded:
-                    self.messages.append(f"warning: {item.label}: {c}: {len(result.excluded)} anchor(s) without "
+                    self.messages.append(f"warning: {label}: {c}: {len(result.excluded)} anchor(s) without "
                                          "complete predictions were left out")
                 data[c] = result.to_dict()
-                sample_size_warning(data[c]["anchors"], f"{item.label}: {c} (retrieval)", "complete anchors")  # 0: error
+                sample_size_warning(data[c]["anchors"], f"{label}: {c} (retrieval)", "complete anchors")  # 0: error
                 for m in ("r@1", "p@1", "f1@1"):
                     values[f"{c}.{m}"] = data[c][m]
-            if not data:
-                continue
             if len(ranked) > 1 and all(c in data for c in ranked):
                 values["mean.f1@1"] = _mean([data[c]["f1@1"] for c in ranked])
-            table.rows.append(Row(item.label, values))
-            self.data["retrieval"][item.label] = data
+            table.rows.append(Row(label, values))
+            self.data["retrieval"][label] = data
         randoms = {}
         for c in ranked:
             dummy = {a: {cand: 3.0 for cand in ranks} for a, ranks in self.rankings[c].items()}
