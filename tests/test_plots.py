@@ -126,7 +126,10 @@ def test_labels_are_drawn_literally_never_as_mathtext(runs, tmp_path):
     _png(tmp_path / "s.png")
 
 
-def test_a_plot_of_nothing_is_an_error_and_a_small_sample_warns(tmp_path):
+def test_a_plot_of_nothing_is_an_error_and_a_small_sample_warns(tmp_path, monkeypatch):
+    from convis_tasks.report import console
+
+    monkeypatch.setattr(console, "min_pairs", lambda: 10)
     rows = demo_rows()
     stranger = tmp_path / "Location" / "M" / "M_Location_similarities.json"
     stranger.parent.mkdir(parents=True)

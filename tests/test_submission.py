@@ -168,6 +168,8 @@ def test_score_equals_the_runs_results_file_and_convis_correlate(run, doc, tmp_p
     compared = 0
     for task, metrics in scores.items():
         for metric, value in metrics.items():
+            if metric == "warning":  # a small-sample note, not a metric (present when MIN_PAIRS > 11)
+                continue
             reported = results["results"][task][f"{metric},none"]
             assert value == pytest.approx(reported, abs=1e-12, rel=0), (task, metric)
             compared += 1
@@ -176,7 +178,9 @@ def test_score_equals_the_runs_results_file_and_convis_correlate(run, doc, tmp_p
     assert compared == 5 * 4 + 2 + 12 + 4 * 14 + 1
     correlate = run_correlate(str(folder), str(DEMO_GT))
     retrieval = run_retrieval(str(folder), str(DEMO_RANKINGS))
-    for concept in CONCEPT_KEYS:
+    for concept in CONCEPT_KEYS:  # (a small-sample warning names its source, so it is left out of the comparison)
+        correlate[concept].pop("warning", None)
+        scores[f"convis_{concept}"].pop("warning", None)
         assert scores[f"convis_{concept}"] == correlate[concept]
     for concept in RETRIEVAL_CONCEPT_KEYS:
         assert scores[f"convis_retrieval_{concept}"]["f1@1"] == retrieval[concept]["f1@1"]
@@ -210,6 +214,8 @@ def test_release_answers_converted_and_scored_equal_convis_correlate(reference, 
     for concept, folder in FOLDERS.items():
         original = reference / "computed_conditioned_similarities" / folder / model / f"{model}_{folder}_similarities.json"
         expected = run_correlate(str(original), str(truth))[concept]
+        expected.pop("warning", None)
+        scores[f"convis_{concept}"].pop("warning", None)
         assert scores[f"convis_{concept}"] == pytest.approx(expected, abs=1e-12, rel=0)
         for m in means:
             means[m].append(expected[m])
@@ -246,7 +252,8 @@ def test_score_of_a_real_demo_run_equals_its_results_file(tmp_path):
     scores = score_submission(doc, load_ground_truth(DEMO_GT), load_rankings(DEMO_RANKINGS))
     for task, metrics in scores.items():
         for metric, value in metrics.items():
-            assert value == pytest.approx(results[task][f"{metric},none"], abs=1e-12, rel=0), (task, metric)
+            if metric != "warning":
+                assert value == pytest.approx(results[task][f"{metric},none"], abs=1e-12, rel=0), (task, metric)
 
 
 # --- provenance (issue #10 item 7) and safe output -----------------------------------------------------------------
