@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -18,6 +19,9 @@ def test_terminal_makes_every_control_and_invisible_format_character_visible():
     assert out.isprintable() and out.isascii()
     assert safetext.terminal("LLaVA-OneVision 7B (ours)") == "LLaVA-OneVision 7B (ours)"  # plain text unchanged
     assert safetext.terminal("模型\u2028x") == "模型\\u2028x"  # printable non-ASCII stays, line separator does not
+    lone = json.loads('"name\\ud800"')  # a lone surrogate, valid in JSON, cannot be written to a UTF-8 stream
+    assert safetext.terminal(lone) == "name\\ud800"
+    safetext.terminal(lone).encode("utf-8")
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -3,8 +3,9 @@
 Every command that shows text it did not write itself goes through one of these:
 
 * :func:`terminal` — one line for the terminal: control characters (C0, DEL, C1, so also ANSI escape sequences,
-  which start with ESC), line and paragraph separators, and invisible format characters (bidirectional overrides,
-  zero-width characters) are written as visible escapes (``\\x1b``, ``\\n``, ``\\u202e``).
+  which start with ESC), line and paragraph separators, invisible format characters (bidirectional overrides,
+  zero-width characters), lone surrogates and unassigned code points are written as visible escapes (``\\x1b``,
+  ``\\n``, ``\\u202e``).
 * :func:`markdown` — a Markdown table cell or note: :func:`terminal`, then HTML special characters as entities
   (``<`` ``>`` ``&``) and the characters that make links, code, emphasis or table cells (``\\ ` * _ [ ] |``) escaped
   with a backslash (an underscore inside a word, ``InternVL2_5``, cannot start emphasis and stays).
@@ -36,8 +37,9 @@ def _escape_char(ch: str) -> str:
 
 def _unsafe(ch: str) -> bool:
     # Cc: C0, DEL and C1 controls (ESC starts every ANSI sequence); Cf: bidi overrides, zero-width characters;
-    # Zl / Zp: line and paragraph separators
-    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+    # Zl / Zp: line and paragraph separators; Cs: lone surrogates (from JSON "\ud800"), which cannot even be
+    # encoded for output; Cn: unassigned code points
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Cn")
 
 
 def terminal(value: object) -> str:
