@@ -13,6 +13,7 @@ from .utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from .utils.metrics import score_pairs
 from .utils.parsing import parse_score
 from .utils.prompts import render_prompt
+from .utils.provenance import provenance
 
 DEFAULT_FRAMES = 8  # frames per video, i.e. 16 per pair, as in the benchmark
 
@@ -88,6 +89,7 @@ def process_results(doc: dict, results: list[str]) -> dict:
         "answer": answer,
         "score": parse_score(answer),
         "gt": {k: v for k, v in doc["gt"].items() if v is not None},
+        "provenance": provenance(),
     }
     keys = ["spearman", "kendall", "n", "unparsed"]
     if record["concept"] is None:
@@ -182,6 +184,7 @@ def process_retrieval_results(doc: dict, results: list[str]) -> dict:
         "answer": answer,
         "score": parse_score(answer),
         "human_rank": doc["human_rank"],
+        "provenance": provenance(),
     }
     return {metric: record for metric in RETRIEVAL_METRICS}
 

@@ -112,3 +112,35 @@ def test_release_concept_matrix(reference):
     matrix = concept_matrix_data(load_ground_truth(reference / "gt_conditioned_similarities.json"))
     assert 0.2 < matrix[3, 4] < matrix[0, 4] < 1  # location and order of actions least alike, action and order most
     assert matrix[0, 4] == pytest.approx(0.84, abs=0.005) and matrix[3, 4] == pytest.approx(0.30, abs=0.005)
+
+
+def test_labels_are_drawn_literally_never_as_mathtext(runs, tmp_path):
+    # an unknown TeX command inside $...$ makes matplotlib's mathtext parser fail; a label is drawn as text
+    code, out, err = cli("plot", "bars", f"M$\\notacommand$={runs / 'm8'}", "--ground-truth", DEMO_GT,
+                         "-o", tmp_path / "b.png")
+    assert code == 0, err
+    _png(tmp_path / "b.png")
+    code, out, err = cli("plot", "scores", f"M$\\notacommand$={runs / 'm8'}", "--ground-truth", DEMO_GT,
+                         "--concept", "location", "-o", tmp_path / "s.png")
+    assert code == 0, err
+    _png(tmp_path / "s.png")
+
+
+def test_a_plot_of_nothing_is_an_error_and_a_small_sample_warns(tmp_path, monkeypatch):
+    from convis_tasks.report import console
+
+    monkeypatch.setattr(console, "min_pairs", lambda: 10)
+    rows = demo_rows()
+    stranger = tmp_path / "Location" / "M" / "M_Location_similarities.json"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_text(json.dumps([{"video1": f"x{i}.mp4", "video2": f"y{i}.mp4", "similarity": 1 + i % 5}
+                                    for i in range(12)]))
+    code, _, err = cli("plot", "bars", stranger, "--ground-truth", DEMO_GT, "-o", tmp_path / "b.png")
+    assert code == 2 and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "b.png").exists()
+    few = tmp_path / "Location" / "F" / "F_Location_similarities.json"
+    few.parent.mkdir(parents=True)
+    few.write_text(json.dumps([{"video1": r["video1"], "video2": r["video2"], "similarity": 1 + i % 5}
+                               for i, r in enumerate(rows[:4])]))
+    code, _, err = cli("plot", "bars", few, "--ground-truth", DEMO_GT, "-o", tmp_path / "f.png")
+    assert code == 0 and "warning: F: location: only 4 pairs" in err

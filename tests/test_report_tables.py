@@ -195,10 +195,10 @@ def test_labels_inputs_and_their_errors(runs, tmp_path):
     assert code == 2 and "2 --label value(s) for 1 input(s)" in err
     code, _, err = cli("report", f"A={tmp_path / 'nowhere'}", "--ground-truth", DEMO_GT)
     assert code == 2 and "nowhere: input not found" in err
-    make_run(tmp_path / "two", date="20260101_000000")
+    make_run(tmp_path / "two", date="20260101_000000", model_args="pretrained=org/other-7b")
     make_run(tmp_path / "two", date="20260101_000001", seed=3)
     code, _, err = cli("report", tmp_path / "two", "--ground-truth", DEMO_GT)
-    assert code == 2 and "holds 2 lmms-eval runs" in err and "*_results.json" in err
+    assert code == 2 and "runs of 2 different models" in err and "*_results.json" in err
     code, out, _ = cli("report", tmp_path / "two" / "20260101_000001_results.json", "--ground-truth", DEMO_GT)
     assert code == 0 and "| org/fake-7b |" in out
     code, _, err = cli("report", runs / "a", "--ground-truth", DEMO_GT, "--weights", "location=2")
@@ -275,3 +275,22 @@ def test_release_report_matches_convis_correlate_and_has_the_ceiling_row(referen
     human = pairs.rows[1]
     assert human.reference and all(0 < human.values[f"{c}.spearman"] < 100 for c in GT_KEYS)
     assert math.isnan(llava.get("composite.spearman", math.nan))  # no --weights, no composite
+
+
+def test_hostile_labels_are_inert_in_markdown_latex_and_csv():
+    hostile = ["<script>alert(1)</script>", "=HYPERLINK(\"http://x\",\"y\")", "\\input{/etc/passwd}", "a|b\x1b[2J",
+               "-2+3"]
+    table = Table("t", "Hostile", [Column("rho", "rho", 1)], [Row(h, {"rho": 1.0 + i}) for i, h in enumerate(hostile)],
+                  notes=["scored on fewer pairs: <b>=cmd</b>"])
+    md = to_markdown([table])
+    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert "| a\\|b\\\\x1b\\[2J |" in md and "\x1b" not in md
+    assert "_Note: scored on fewer pairs: &lt;b&gt;=cmd&lt;/b&gt;_" in md
+    latex = to_latex([table])
+    assert "\\input{" not in latex and r"\textbackslash{}input\{/etc/passwd\}" in latex
+    rows = list(csv.DictReader(io.StringIO(to_csv([table]))))
+    labels = [r["row"] for r in rows if r["column"] == "rho"]
+    assert labels[1] == "'=HYPERLINK(\"http://x\",\"y\")" and labels[4] == "'-2+3"
+    assert labels[0] == "<script>alert(1)</script>"  # CSV is not HTML: only formulas and control characters matter
+    assert {"table": "t", "row": "", "column": "note", "value": "scored on fewer pairs: <b>=cmd</b>"} in rows
+    assert [float(r["value"]) for r in rows if r["column"] == "rho"] == [1.0, 2.0, 3.0, 4.0, 5.0]  # numbers stay numbers

@@ -47,6 +47,7 @@ def test_unconditioned_release_file_is_scored_against_every_ranked_concept(refer
     result = run_retrieval(str(path), str(rankings))
     assert list(result) == ["main_action", "location"]
     assert all(r["anchors"] == 133 for r in result.values())
+    assert all(r["answers"] == "concept-free" for r in result.values())  # marked: not a concept's own scores
 
 
 def _write(tmp_path, name, payload):
@@ -88,3 +89,25 @@ def test_missing_concept_key_means_that_concept_was_not_ranked(tmp_path):
     assert sorted(rankings["main_action"]) == ["a.mp4", "d.mp4"]
     assert sorted(rankings["location"]) == ["d.mp4"]
     assert rankings["main_objects"] == {}
+
+
+def test_no_complete_anchor_is_an_error_not_a_null_table(tmp_path, capsys):
+    rankings = _write(tmp_path, "ranked.json", [{"anchor": "a.mp4", "Location": {"b.mp4": 1, "c.mp4": 2}}])
+    preds = _write(tmp_path, "m_Location_ranking.json", {"other.mp4": {"b.mp4": 5, "c.mp4": 1}})
+    assert main(["retrieval", str(preds), "--ground-truth", str(rankings), "--json"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "nothing was evaluated (0 complete anchors)" in out.err.strip().splitlines()[-1]
+
+
+def test_concept_free_scores_are_marked_and_concept_scores_are_not(tmp_path):
+    from convis_tasks.cli import retrieval_table
+
+    rankings = _write(tmp_path, "ranked.json", [{"anchor": "a.mp4", "Location": {"b.mp4": 1, "c.mp4": 2},
+                                                 "MainAction": {"b.mp4": 2, "c.mp4": 1}}])
+    own = _write(tmp_path, "m_Location_ranking.json", {"a.mp4": {"b.mp4": 5, "c.mp4": 1}})
+    free = _write(tmp_path, "m_unconditioned_ranking.json", {"a.mp4": {"b.mp4": 1, "c.mp4": 5}})
+    result = run_retrieval(str(own), str(rankings))
+    assert list(result) == ["location"] and "answers" not in result["location"]
+    result = run_retrieval(str(free), str(rankings))
+    assert set(result) == {"main_action", "location"} and result["location"]["r@1"] == 0.0
+    assert "| Location (concept-free answers) |" in retrieval_table(result)

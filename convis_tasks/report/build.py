@@ -24,7 +24,8 @@ import numpy as np
 
 from ..utils.annotations import GroundTruth
 from ..utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, get_concept
-from ..utils.metrics import ConstantInputWarning, score_pairs
+from ..utils.metrics import score_pairs
+from .console import caught_messages, sample_size_warning
 from ..utils.predictions import Predictions
 from .bootstrap import (DEFAULT_SEED, Resampled, aligned, mean_resampled, paired_from_samples, resample,
                         resample_table)
@@ -34,6 +35,7 @@ from .inputs import ReportInput
 from .tables import Column, Row, Table
 
 RHO, TAU = "$\\rho$", "$\\tau$"
+CONCEPT_FREE_SUFFIX = " (concept-free)"  # the row of a model's concept-free retrieval scores
 HUMAN_LABEL = "Human (leave-one-annotator-out)"
 RANDOM_LABEL = "Random choice"
 
@@ -95,18 +97,32 @@ class _Builder:
         self.references = {c: truth.by_concept(c) for c in options.concepts}
         self.composite_reference = composite_truth(truth, options.weights) if options.weights else None
         self.cache: dict[tuple[str, str], tuple[list, Resampled]] = {}
+        self.pending: list[str] = []  # small-sample warnings of the table being built
 
     # -- pair scoring --------------------------------------------------------------------------------------------
     def _score(self, label: str, concept: str, preds: Mapping) -> dict:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConstantInputWarning)
+            warnings.simplefilter("always")
             result = score_pairs(preds, self.references[concept], unparsed=self.opt.unparsed).to_dict()
-        for w in caught:
-            self.messages.append(f"warning: {label}: {concept}: {w.message}")
+        self.messages += caught_messages(caught, f"{label}: {concept}")
         left_out = len(set(preds) ^ set(self.references[concept]))
         if left_out:
             self.messages.append(f"note: {label}: {concept}: {left_out} pair(s) present on one side only were left out")
+        self._small_sample(result, result["n"], f"{label}: {concept}")
         return result
+
+    def _small_sample(self, result: dict, n: int, what: str, unit: str = "pairs") -> None:
+        """n = 0 is an error; a small n is a warning on stderr, in the row's data and as a table note."""
+        small = sample_size_warning(n, what, unit)
+        if small:
+            result["warning"] = small
+            self.messages.append(f"warning: {small}")
+            self.pending.append(small)
+            self.data.setdefault("warnings", []).append(small)
+
+    def _flush_notes(self, table: Table) -> None:
+        table.notes += [f"warning: {w}" for w in self.pending]
+        self.pending = []
 
     def _row(self, label: str, tables: dict[str, Mapping], composite_source: Predictions | None) -> tuple[Row, dict]:
         values: dict = {}
@@ -124,10 +140,10 @@ class _Builder:
             needed = [c for c, w in self.opt.weights.items() if w > 0]
             if all(composite_source.for_concept(c) is not None for c in needed):
                 with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", ConstantInputWarning)
+                    warnings.simplefilter("always")
                     r = score_composite(composite_source, self.truth, self.opt.weights, self.opt.unparsed).to_dict()
-                for w in caught:
-                    self.messages.append(f"warning: {label}: composite: {w.message}")
+                self.messages += caught_messages(caught, f"{label}: composite")
+                self._small_sample(r, r["n"], f"{label}: composite")
                 data["composite"] = r
                 values["composite.spearman"], values["composite.kendall"] = r["spearman"], r["kendall"]
             else:
@@ -155,12 +171,14 @@ class _Builder:
                 row, data = self._row(item.label, own, source)
                 pairs.rows.append(row)
                 self.data["pairs"][item.label] = data
+                self._flush_notes(pairs)
             if item.global_scores is not None:
                 shared = {c: item.global_scores for c in concepts}
                 source = Predictions(item.predictions.source, {None: item.global_scores})
                 row, data = self._row(item.label, shared, source)
                 glob.rows.append(row)
                 self.data["global"][item.label] = data
+                self._flush_notes(glob)
         for table in (pairs, glob):
             total = max((len(self.references[c]) for c in concepts), default=0)
             partial = [r.label for r in table.rows if r.values.get("n") != total]
@@ -235,25 +253,29 @@ class _Builder:
             cols.append(Column("mean.f1@1", "Mean F1@1", 1, "Mean", "F1@1"))
         table = Table("retrieval", "Concept-conditioned retrieval (x100)", cols)
         self.data["retrieval"] = {}
+        self.pending = []
+        rows = []  # (label, concept -> scores): a model's own scores; its concept-free scores as a row of their own
         for item in with_retrieval:
+            own = {c: item.retrieval[c] for c in ranked if c in item.retrieval}
+            if own:
+                rows.append((item.label, own))
+            if item.retrieval.get(None) is not None:
+                rows.append((item.label + CONCEPT_FREE_SUFFIX, {c: item.retrieval[None] for c in ranked}))
+        for label, tables in rows:
             values, data = {}, {}
-            for c in ranked:
-                scores = item.retrieval.get(c, item.retrieval.get(None))
-                if scores is None:
-                    continue
+            for c, scores in tables.items():
                 result = evaluate_retrieval(self.rankings[c], scores)
                 if result.excluded:
-                    self.messages.append(f"warning: {item.label}: {c}: {len(result.excluded)} anchor(s) without "
+                    self.messages.append(f"warning: {label}: {c}: {len(result.excluded)} anchor(s) without "
                                          "complete predictions were left out")
                 data[c] = result.to_dict()
+                sample_size_warning(data[c]["anchors"], f"{label}: {c} (retrieval)", "complete anchors")  # 0: error
                 for m in ("r@1", "p@1", "f1@1"):
                     values[f"{c}.{m}"] = data[c][m]
-            if not data:
-                continue
             if len(ranked) > 1 and all(c in data for c in ranked):
                 values["mean.f1@1"] = _mean([data[c]["f1@1"] for c in ranked])
-            table.rows.append(Row(item.label, values))
-            self.data["retrieval"][item.label] = data
+            table.rows.append(Row(label, values))
+            self.data["retrieval"][label] = data
         randoms = {}
         for c in ranked:
             dummy = {a: {cand: 3.0 for cand in ranks} for a, ranks in self.rankings[c].items()}
@@ -265,6 +287,7 @@ class _Builder:
         self.data["retrieval_random"] = randoms
         table.notes.append("random choice: the expected score of picking one candidate uniformly at random, "
                            "computed exactly from the human ties")
+        self._flush_notes(table)
         return table if len(table.rows) > 1 else None
 
     # -- bootstrap -----------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import math
 import os
-import sys
 import time
+
+from ..utils.safetext import terminal
+from .console import caught_messages, concept_spec, counting_number, dumps, int_list, run_command, say
 
 DEFAULT_SEED = 0  # = bootstrap.DEFAULT_SEED, repeated so that registering the commands imports no scipy
 GT_HELP = "ConVIS.jsonl, gt_conditioned_similarities.json or the raw vicos.user_inputs.json (enables the human ceiling)"
@@ -22,38 +22,31 @@ INPUT_HELP = ("[LABEL=]PATH: an lmms-eval output folder (one run) or *_results.j
 
 
 def _say(message: str) -> None:
-    print(f"convis: {message}", file=sys.stderr)
+    say(message)
 
 
 def _guard(func):
-    """Turn the suite's input errors into ``convis: error: ...`` and exit status 2."""
+    """Run a handler under :func:`.console.run_command`: input errors become ``convis: error: ...`` (status 2)."""
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (ValueError, OSError) as exc:  # the suite's input errors are ValueErrors; files: OSError
-            _say(f"error: {exc}")
-            return 2
+        return run_command(func, args)
 
     return run
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "to_dict"):
-        return _json_ready(value.to_dict())
-    return value
+def check_output_path(path: str) -> str:
+    """An output file's folder must exist: nothing is created silently (a typo in -o would scatter folders)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist; create it first (mkdir -p {folder})")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; give a file name")
+    return path
 
 
 def _write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    check_output_path(path)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -97,6 +90,9 @@ def _inputs(args: argparse.Namespace, merge: bool = True):
         items.append(load_release_model(args.release, model))
     if not items:
         raise ValueError("no inputs: give at least one [LABEL=]PATH (or --release DIR --release-model NAME)")
+    for item in items:
+        for note in item.notes:
+            _say(note)
     return items
 
 
@@ -110,9 +106,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .tables import to_csv, to_latex, to_markdown
 
     start = time.perf_counter()
+    for path in (args.latex, args.csv, args.json):
+        if path:
+            check_output_path(path)  # before any work: a wrong folder must not cost the computation
     weights = parse_weights(args.weights)
     truth = _load_truth(args.ground_truth)
     rankings = _load_rankings(args.rankings)
+    if args.compare and not args.bootstrap:
+        raise ValueError("--compare is a paired bootstrap test: give --bootstrap B too (e.g. --bootstrap 1000)")
     items = _inputs(args)
     options = ReportOptions(concepts=parse_concepts(args.concept), weights=weights, unparsed=args.unparsed,
                             ceiling=not args.no_ceiling, min_pairs=args.min_pairs, bootstrap=args.bootstrap,
@@ -126,7 +127,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.csv:
         _write(args.csv, to_csv(report.tables))
     if args.json:
-        _write(args.json, json.dumps(_json_ready(report.data), indent=1) + "\n")
+        _write(args.json, dumps(report.data, indent=1) + "\n")
     if args.bootstrap:
         _say(f"report with bootstrap B={args.bootstrap} took {time.perf_counter() - start:.2f} s")
     return 0
@@ -136,25 +137,27 @@ def _add_input_arguments(p: argparse.ArgumentParser, inputs_required: bool = Tru
     p.add_argument("inputs", nargs="+" if inputs_required else "*", metavar="INPUT", help=INPUT_HELP)
     p.add_argument("--label", action="append", help="a label per input, in order (instead of LABEL=PATH)")
     p.add_argument("--ground-truth", required=True, help=GT_HELP)
-    p.add_argument("--concept", default="all", help="a concept name (any spelling), a comma list, or 'all'")
+    p.add_argument("--concept", default="all", type=concept_spec(),
+                   help="a concept name (any spelling), a comma list, or 'all'")
 
 
 # --- plot ----------------------------------------------------------------------------------------------------------
 
 @_guard
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ..utils.concepts import canonical_concept, parse_concepts
+    from ..utils.concepts import CONCEPT_KEYS, canonical_concept, parse_concepts
     from . import plots
 
     truth = _load_truth(args.ground_truth)
     concepts = parse_concepts(args.concept)
     if not args.output.lower().endswith(".png"):
         raise ValueError(f"-o {args.output}: plots are written as PNG; give a FILE.png")
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    check_output_path(args.output)
     if args.kind == "concepts":
         plots.plot_concept_matrix(truth, args.output, concepts, title=args.title)
     elif args.kind == "bars":
         items = _inputs(args)
+        _check_plot_samples(items, truth, concepts)
         ceiling = None
         if truth.ratings and not args.no_ceiling:
             from .ceiling import human_ceiling
@@ -167,13 +170,28 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                         ceiling=ceiling, title=args.title)
     elif args.kind == "frames":
         items = _inputs(args, merge=False)
-        frames = [int(x) for x in args.frames.split(",")] if args.frames else None
+        _check_plot_samples(items, truth, list(CONCEPT_KEYS) if args.concept.strip().lower() in ("all", "mean")
+                            else [canonical_concept(args.concept)])
+        frames = args.frames
         concept = "mean" if args.concept.strip().lower() in ("all", "mean") else canonical_concept(args.concept)
         plots.plot_frames(items, truth, args.output, frames, concept, title=args.title)
     elif args.kind == "scores":
-        plots.plot_score_distribution(_inputs(args), truth, args.output, concepts, title=args.title)
-    print(args.output)
+        items = _inputs(args)
+        _check_plot_samples(items, truth, concepts)
+        plots.plot_score_distribution(items, truth, args.output, concepts, title=args.title)
+    print(terminal(args.output))
     return 0
+
+
+def _check_plot_samples(items, truth, concepts) -> None:
+    """n = 0 stops the plot (an empty bar is not a result); a small n is a warning on stderr."""
+    from .console import sample_size_warning
+    from .plots import sample_sizes
+
+    for label, concept, n in sample_sizes(items, truth, list(concepts)):
+        small = sample_size_warning(n, f"{label}: {concept}")
+        if small:
+            _say(f"warning: {small}")
 
 
 # --- submissions -------------------------------------------------------------------------------------------------
@@ -186,6 +204,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
                  "harness": args.harness, "harness_version": args.harness_version, "date": args.date,
                  "notes": args.notes}
     messages: list[str] = []
+    check_output_path(args.output)
     if args.from_release:
         if args.run:
             raise ValueError("give either an lmms-eval OUTPUT_DIR or --from-release DIR, not both")
@@ -195,24 +214,24 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     else:
         if not args.run:
             raise ValueError("give the lmms-eval OUTPUT_DIR (or *_results.json) to submit, or --from-release DIR")
-        doc = build_from_run(args.run, overrides, messages)
+        doc = build_from_run(args.run, overrides, messages)  # the run-folder rule: one model, newest run per task
     for message in messages:
         _say(message)
     write_submission(doc, args.output)
     tasks = sorted({e["task"] for e in doc["pairs"]} | {e["task"] for e in doc.get("retrieval", [])})
-    print(f"wrote {args.output}: {doc['metadata']['name']}, {len(doc['pairs'])} pair answers"
-          + (f", {len(doc['retrieval'])} retrieval answers" if doc.get("retrieval") else "")
-          + f" ({', '.join(tasks)})")
+    print(terminal(f"wrote {args.output}: {doc['metadata']['name']}, {len(doc['pairs'])} pair answers"
+                   + (f", {len(doc['retrieval'])} retrieval answers" if doc.get("retrieval") else "")
+                   + f" ({', '.join(tasks)})"))
     return 0
 
 
 def _print_validation(result, max_errors: int) -> None:
     for message in result.errors[:max_errors]:
-        print(f"ERROR {message}")
+        print(terminal(f"ERROR {message}"))
     if len(result.errors) > max_errors:
         print(f"... and {len(result.errors) - max_errors} more error(s)")
     for message in result.warnings:
-        print(f"warning: {message}")
+        print(terminal(f"warning: {message}"))
 
 
 @_guard
@@ -227,12 +246,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         candidates = load_candidate_sets(args.candidates)
     result = validate(doc, _load_truth(args.ground_truth), _load_rankings(args.rankings), candidates)
     if args.json:
-        print(json.dumps({"ok": result.ok, "errors": result.errors, "warnings": result.warnings,
-                          "summary": result.summary}))
+        print(dumps({"ok": result.ok, "errors": result.errors, "warnings": result.warnings,
+                     "summary": result.summary, "provenance": (doc.get("metadata") or {}).get("provenance")
+                     if isinstance(doc.get("metadata"), dict) else None}))
     else:
         _print_validation(result, args.max_errors)
         if result.ok:
-            print(result.summary)
+            print(terminal(f"provenance: {result.provenance}"))
+            print(terminal(result.summary))
         else:
             print(f"INVALID: {len(result.errors)} error(s) in {args.submission}")
     return 0 if result.ok else 1
@@ -242,7 +263,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..utils.metrics import ConstantInputWarning
     from .build import ReportOptions, build_report
     from .inputs import ReportInput
     from .submission import load_submission, score_submission, submission_predictions, validate
@@ -258,12 +278,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
             print(f"INVALID: {len(result.errors)} error(s); not scored (--no-validate scores it anyway)")
             return 1
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConstantInputWarning)
+        warnings.simplefilter("always")
         scores = score_submission(doc, truth, rankings)
-    for w in caught:
-        _say(f"warning: {w.message}")
+    for message in caught_messages(caught, args.submission):
+        _say(message)
+    for entry in scores.values():
+        if entry.get("warning"):
+            _say(f"warning: {entry['warning']}")
     if args.json:
-        print(json.dumps(_json_ready(scores)))
+        print(dumps(scores))
         return 0
     pairs, retrieval = submission_predictions(doc, args.submission)
     meta = doc.get("metadata") or {}
@@ -289,9 +312,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--unparsed", choices=("neutral", "drop"), default="neutral",
                    help="score unparsed answers as 3.0 (the benchmark protocol) or leave them out")
     p.add_argument("--no-ceiling", action="store_true", help="leave out the human-ceiling row and table")
-    p.add_argument("--min-pairs", type=int, default=3,
+    p.add_argument("--min-pairs", type=counting_number(1), default=3,
                    help="human ceiling: annotators need this many pairs also rated by others (default 3)")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+    p.add_argument("--bootstrap", type=counting_number(0), default=0, metavar="B",
                    help="add 95%% bootstrap intervals and paired tests with B resamples (e.g. 1000; off by default)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed (default %(default)s)")
     p.add_argument("--compare", action="append", metavar="A:B",
@@ -319,30 +342,34 @@ def add_commands(subparsers) -> None:
             p.add_argument("--release", metavar="DIR", help="the authors' release folder, for --release-model")
             p.add_argument("--release-model", action="append", metavar="NAME", help="add a released model; repeatable")
         p.add_argument("--ground-truth", required=True, help=GT_HELP)
-        p.add_argument("--concept", default="all",
+        p.add_argument("--concept", default="all", type=concept_spec(("mean",) if kind == "frames" else ()),
                        help="a concept name, a comma list, or 'all'" + (" (frames: 'all' plots the mean over the five)"
                                                                           if kind == "frames" else ""))
         p.add_argument("-o", "--output", required=True, metavar="FILE.png")
         p.add_argument("--title")
         if kind == "frames":
-            p.add_argument("--frames", help="frames per video of each input, comma-separated, e.g. 4,8,16 "
+            p.add_argument("--frames", type=int_list, help="frames per video of each input, comma-separated, e.g. 4,8,16 "
                                             "(default: each run's frames_per_video)")
         if kind == "bars":
-            p.add_argument("--bootstrap", type=int, default=0, metavar="B", help="95%% bootstrap error bars")
+            p.add_argument("--bootstrap", type=counting_number(0), default=0, metavar="B",
+                           help="95%% bootstrap error bars")
             p.add_argument("--seed", type=int, default=DEFAULT_SEED)
             p.add_argument("--no-ceiling", action="store_true", help="no human leave-one-annotator-out level")
         p.set_defaults(func=_cmd_plot)
 
     p = subparsers.add_parser("submit", help="build a leaderboard submission from an lmms-eval run (or the "
                                              "authors' release)")
-    p.add_argument("run", nargs="?", metavar="OUTPUT_DIR", help="lmms-eval output folder (one run) or *_results.json")
+    p.add_argument("run", nargs="*", metavar="OUTPUT_DIR",
+                   help="lmms-eval output folders and/or *_results.json files of ONE model; several runs are "
+                        "combined, each task from the newest run holding it (e.g. pair scoring and retrieval run "
+                        "separately)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the submission JSON to write")
     p.add_argument("--from-release", metavar="DIR", help="convert the authors' released answers instead (the "
                                                          "release folder or its computed_conditioned_similarities)")
     p.add_argument("--model", help="with --from-release: the model folder name, e.g. LLaVA-OneVision-Qwen2-7B")
     p.add_argument("--name", help="model name (default: the run's pretrained= / model)")
     p.add_argument("--size", help="parameter count, e.g. 7B (default: read off the model name when it says)")
-    p.add_argument("--frames", type=int, help="frames per video (default: the run's frames_per_video)")
+    p.add_argument("--frames", type=counting_number(1), help="frames per video (default: the run's frames_per_video)")
     p.add_argument("--prompt", help="prompt variant (default: the run's prompt)")
     p.add_argument("--harness", help="harness name (default: lmms-eval)")
     p.add_argument("--harness-version", help="harness version (default: the run's lmms_eval_version)")
@@ -355,7 +382,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--ground-truth", required=True, help=GT_HELP)
     p.add_argument("--rankings", help="ranked.json: also check the retrieval entries against the ranked sets")
     p.add_argument("--candidates", help="to_be_ranked.json: check the retrieval entries against the candidate sets")
-    p.add_argument("--max-errors", type=int, default=20, help="errors printed (default 20)")
+    p.add_argument("--max-errors", type=counting_number(0), default=20, help="errors printed (default 20)")
     p.add_argument("--json", action="store_true", help="print {ok, errors, warnings, summary}")
     p.set_defaults(func=_cmd_validate)
 

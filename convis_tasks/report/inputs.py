@@ -2,10 +2,9 @@
 
 An input is one of
 
-* an lmms-eval output folder holding ONE run (``<date>_results.json`` beside ``<date>_samples_<task>.jsonl``);
-  a folder with several runs is refused, pass that run's ``*_results.json`` instead;
-* a ``*_results.json`` file: its run's samples files (same prefix, same folder) are read;
-* a folder of ``*_samples_*.jsonl`` without a results file, or one samples ``.jsonl`` file;
+* an lmms-eval output folder or ``*_results.json`` file: read under the run-folder rule of :mod:`.runs` (one
+  model; for each task the newest run holding it; the choice is reported in the input's notes);
+* a folder of ``*_samples_*.jsonl`` without a results file, or one samples ``.jsonl`` file (the same rule);
 * a release-format answer file (a JSON list of ``{video1, video2, similarity}``; concept read off the path, or
   concept-free when the path names none), or a release retrieval score file (``{anchor: {candidate: score}}``);
 * a submission file (``convis submit``; see ``docs/submission_format.md``).
@@ -13,25 +12,28 @@ An input is one of
 Inputs given the same label are merged into one model (e.g. the five per-concept release files of one model).
 Labels: ``LABEL=PATH`` or ``--label`` (one per input, in order); by default the model name of the run or
 submission, or the release file's model folder.
+
+Concept-free answers (the ``convis_global`` task, the release's global baselines) are kept apart from the
+concept-conditioned ones (``ReportInput.global_scores``); they are never used as a concept's own answers.
+
+Dependencies run one way: :mod:`.runs` <- this module <- :mod:`.submission`.
 """
 
 from __future__ import annotations
 
-import glob
-import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
+from ..utils.annotations import pair_key
 from ..utils.concepts import CONCEPTS, CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from ..utils.predictions import PredictionError, Predictions, load_log_samples, load_release
+from .runs import (RESULTS_SUFFIX, parse_model_args, pair_task, read_json, results_files,  # noqa: F401 (re-exported)
+                   retrieval_task, run_metadata, run_samples, samples_kind, samples_task, select_runs, task_concept)
 
 SUBMISSION_FORMAT = "convis-submission"
-RESULTS_SUFFIX = "results.json"
-_TASK_OF_SAMPLES = re.compile(r"samples_(.+)\.jsonl$")
+_read_json = read_json  # the name submission.py and older callers use
 
 
 @dataclass
@@ -43,6 +45,7 @@ class ReportInput:
     predictions: Predictions | None = None
     retrieval: dict | None = None  # concept (None: concept-free) -> anchor -> candidate -> score
     meta: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the input was read (run selection), for stderr
 
     @property
     def concepts(self) -> list[str]:
@@ -58,150 +61,6 @@ class ReportInput:
     @property
     def path(self) -> str:
         return ", ".join(self.paths)
-
-
-# --- lmms-eval run metadata ------------------------------------------------------------------------------------
-
-def parse_model_args(model_args) -> dict:
-    """``"pretrained=org/name,max_frames_num=16"`` (or a dict) -> dict of strings."""
-    if isinstance(model_args, dict):
-        return {str(k): v for k, v in model_args.items()}
-    out = {}
-    for part in str(model_args or "").split(","):
-        if "=" in part:
-            key, value = part.split("=", 1)
-            out[key.strip()] = value.strip()
-    return out
-
-
-def _run_date(results: dict) -> str | None:
-    value = results.get("date")
-    if isinstance(value, str):
-        match = re.match(r"(\d{4})(\d{2})(\d{2})", value) or re.match(r"(\d{4})-(\d{2})-(\d{2})", value)
-        if match:
-            return "-".join(match.groups())
-    if isinstance(value, (int, float)) and math.isfinite(value) and value > 1e8:
-        return datetime.fromtimestamp(value, tz=timezone.utc).date().isoformat()
-    return None
-
-
-def task_concept(task: str) -> tuple[str, str | None] | None:
-    """("pair" | "retrieval", concept key or None) of a standard ConViS task name, or None for another task."""
-    if task == "convis_global":
-        return ("pair", None)
-    for kind, prefix, keys in (("retrieval", "convis_retrieval_", RETRIEVAL_CONCEPT_KEYS),
-                               ("pair", "convis_", CONCEPT_KEYS)):
-        if task.startswith(prefix) and task[len(prefix):] in keys:
-            return (kind, task[len(prefix):])
-    return None
-
-
-def pair_task(concept: str | None) -> str:
-    return "convis_global" if concept is None else f"convis_{concept}"
-
-
-def retrieval_task(concept: str) -> str:
-    return f"convis_retrieval_{concept}"
-
-
-def _task_kwargs(config: dict) -> dict:
-    kwargs = config.get("lmms_eval_specific_kwargs") or {}
-    if not isinstance(kwargs, dict):
-        return {}
-    merged = dict(kwargs.get("default") or {}) if isinstance(kwargs.get("default"), dict) else {}
-    merged.update({k: v for k, v in kwargs.items() if k != "default" and not isinstance(v, dict)})
-    return merged
-
-
-def run_metadata(results: dict) -> dict:
-    """What a run's ``*_results.json`` says about the model and the settings (keys absent when unknown).
-
-    ``frames_per_video`` / ``prompt`` / ``input`` come from the tasks' ``lmms_eval_specific_kwargs``; the prompt
-    is that of the concept tasks (``global`` when only ``convis_global`` ran). When tasks disagree the value is
-    left out and ``<key>_by_task`` lists them.
-    """
-    config = results.get("config") if isinstance(results.get("config"), dict) else {}
-    meta: dict = {}
-    if config.get("model"):
-        meta["model"] = str(config["model"])
-    args = parse_model_args(config.get("model_args"))
-    if config.get("model_args"):
-        meta["model_args"] = config["model_args"] if isinstance(config["model_args"], str) else json.dumps(args)
-    pretrained = args.get("pretrained") or args.get("model") or args.get("model_name") or args.get("model_version")
-    name = results.get("model_name") or pretrained or meta.get("model")
-    if name:
-        meta["name"] = str(name)
-    meta["harness"] = "lmms-eval"  # a *_results.json is lmms-eval's
-    version = results.get("lmms_eval_version") or results.get("version")
-    if version:
-        meta["harness_version"] = str(version)
-    date = _run_date(results)
-    if date:
-        meta["date"] = date
-    per_task: dict[str, dict] = {}
-    for task, task_config in (results.get("configs") or {}).items():
-        if isinstance(task_config, dict) and (task_concept(task) or "convis" in task):
-            per_task[task] = _task_kwargs(task_config)
-    for key in ("frames_per_video", "prompt", "input"):
-        tasks = {t: kw[key] for t, kw in per_task.items() if kw.get(key) is not None}
-        if key == "prompt":  # the concept tasks' prompt; the global task always uses the global prompt
-            conditioned = {t: v for t, v in tasks.items() if t != "convis_global"}
-            tasks = conditioned or tasks
-        values = set(map(str, tasks.values()))
-        if len(values) == 1:
-            value = next(iter(tasks.values()))
-            meta[key] = int(value) if key == "frames_per_video" else str(value)
-        elif values:
-            meta[f"{key}_by_task"] = tasks
-    return meta
-
-
-# --- reading one path -------------------------------------------------------------------------------------------
-
-def _read_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PredictionError(f"{path}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise PredictionError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-def samples_kind(path: str) -> str | None:
-    """"pair", "retrieval" or None: the kind of the ConViS records of a samples file (first record decides)."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError:
-                return "pair"  # let the loader report the broken line
-            for value in sample.values() if isinstance(sample, dict) else ():
-                if isinstance(value, dict) and "score" in value:
-                    if value.get("kind") == "retrieval":
-                        return "retrieval"
-                    if "video1" in value and "video2" in value:
-                        return "pair"
-            return None
-    return None
-
-
-def samples_task(path: str) -> str | None:
-    match = _TASK_OF_SAMPLES.search(os.path.basename(path))
-    return match.group(1) if match else None
-
-
-def results_files(folder: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(folder, "**", "*_" + RESULTS_SUFFIX), recursive=True))
-
-
-def run_samples(results_file: str) -> list[str]:
-    """The samples files of the run of ``results_file`` (same folder, same ``<date>_`` prefix)."""
-    prefix = os.path.basename(results_file)[: -len(RESULTS_SUFFIX)]
-    return sorted(glob.glob(os.path.join(glob.escape(os.path.dirname(results_file) or "."),
-                                         glob.escape(prefix) + "samples_*.jsonl")))
 
 
 def merge_predictions(into: Predictions, other: Predictions, where: str) -> None:
@@ -247,41 +106,35 @@ def _load_samples_files(files: list[str], where: str) -> tuple[Predictions | Non
     return pairs, retrieval
 
 
+def _is_run_path(path: str) -> bool:
+    return os.path.isdir(path) or path.endswith(RESULTS_SUFFIX) or path.endswith(".jsonl")
+
+
+def _from_selection(paths: str | list[str]) -> ReportInput:
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    selection = select_runs(paths)
+    where = ", ".join(paths)
+    pairs, retrieval = _load_samples_files(list(selection.files.values()), where)
+    meta = selection.metadata()
+    first = paths[0]
+    default = meta.get("name") or (Path(first).parent.name if os.path.isfile(first) else Path(first).name)
+    if first.endswith(".jsonl") and not meta.get("name"):
+        default = Path(first).stem
+    return ReportInput(default, paths, pairs, retrieval, meta, list(selection.notes))
+
+
 def load_path(path: str) -> ReportInput:
     """Read one input path (see the module docstring); the label is a default, possibly overridden later."""
     path = str(path)
     if not os.path.exists(path):
         raise PredictionError(f"{path}: input not found")
-    if os.path.isdir(path):
-        runs = results_files(path)
-        if len(runs) > 1:
-            raise PredictionError(f"{path}: holds {len(runs)} lmms-eval runs ({', '.join(os.path.basename(r) for r in runs[:4])}"
-                                  f"{' ...' if len(runs) > 4 else ''}); pass the *_results.json of the run you mean")
-        if runs:
-            return load_path(runs[0])
-        files = sorted(glob.glob(os.path.join(path, "**", "*samples_*.jsonl"), recursive=True))
-        if not files:
-            raise PredictionError(f"{path}: no lmms-eval '*_results.json' or '*_samples_*.jsonl' files found")
-        pairs, retrieval = _load_samples_files(files, path)
-        return ReportInput(Path(path).name, [path], pairs, retrieval, {})
-    if path.endswith(RESULTS_SUFFIX):
-        results = _read_json(path)
-        if not isinstance(results, dict):
-            raise PredictionError(f"{path}: not an lmms-eval results file (expected a JSON object)")
-        files = run_samples(path)
-        if not files:
-            raise PredictionError(f"{path}: no samples files of this run beside it (was --log_samples passed?)")
-        pairs, retrieval = _load_samples_files(files, path)
-        meta = run_metadata(results)
-        meta["results_file"] = path
-        return ReportInput(meta.get("name") or Path(path).parent.name, [path], pairs, retrieval, meta)
-    if path.endswith(".jsonl"):
-        pairs, retrieval = _load_samples_files([path], path)
-        return ReportInput(Path(path).stem, [path], pairs, retrieval, {})
-    data = _read_json(path)
+    if _is_run_path(path):
+        item = _from_selection(path)
+        if item.predictions is None and item.retrieval is None:
+            raise PredictionError(f"{path}: the run logged no ConViS samples (was --log_samples passed?)")
+        return item
+    data = read_json(path)
     if isinstance(data, dict) and data.get("format") == SUBMISSION_FORMAT:
-        from .submission import submission_predictions
-
         pairs, retrieval = submission_predictions(data, path)
         meta = dict(data.get("metadata") or {})
         return ReportInput(str(meta.get("name") or Path(path).stem), [path], pairs, retrieval, meta)
@@ -330,15 +183,35 @@ def parse_specs(specs: list[str], labels: list[str] | None = None) -> list[tuple
 
 
 def load_inputs(specs: list[str], labels: list[str] | None = None, merge: bool = True) -> list[ReportInput]:
-    """Read every input; with ``merge`` the inputs sharing a label become one model (first-seen order)."""
+    """Read every input; with ``merge`` the inputs sharing a label become one model (first-seen order).
+
+    Inputs that share a label only by default (their run's model name) and are lmms-eval runs are read together
+    under the run-folder rule of :mod:`.runs` (one model, newest run per task); a label given explicitly
+    (``LABEL=PATH``, ``--label``) merges its inputs as they are, and a pair scored differently is an error."""
     loaded: list[ReportInput] = []
+    explicit: list[bool] = []
     for label, path in parse_specs(specs, labels):
         item = load_path(path)
         if label is not None:
             item.label = label
         loaded.append(item)
+        explicit.append(label is not None)
     if not merge:
         return loaded
+    # lmms-eval runs that only share a DEFAULT label (the model name) are one model's runs only under the
+    # run-folder rule: read them together with it (several models: an error listing the runs)
+    runs_by_label: dict[str, list[int]] = {}
+    for i, item in enumerate(loaded):
+        if not explicit[i] and all(_is_run_path(p) for p in item.paths):
+            runs_by_label.setdefault(item.label, []).append(i)
+    for label, indices in runs_by_label.items():
+        if len(indices) > 1:
+            combined = _from_selection([p for i in indices for p in loaded[i].paths])
+            combined.label = label
+            loaded[indices[0]] = combined
+            for i in indices[1:]:
+                loaded[i] = None
+    loaded = [item for item in loaded if item is not None]
     by_label: dict[str, ReportInput] = {}
     for item in loaded:
         if item.label not in by_label:
@@ -346,6 +219,7 @@ def load_inputs(specs: list[str], labels: list[str] | None = None, merge: bool =
             continue
         first = by_label[item.label]
         first.paths += item.paths
+        first.notes += item.notes
         if item.predictions is not None:
             if first.predictions is None:
                 first.predictions = Predictions(source=item.predictions.source)
@@ -410,3 +284,39 @@ def load_release_model(path: str, model: str, label: str | None = None) -> Repor
     for concept, file in files.items():
         merge_predictions(merged, load_release(file, concept), file)
     return ReportInput(label or model, list(files.values()), merged, None, {"name": model})
+
+
+# --- submissions (read only; building and checking them is in .submission) -----------------------------------------
+
+def submission_predictions(doc: dict, where: str = "submission") -> tuple[Predictions | None, dict | None]:
+    """The submission's pair scores as :class:`Predictions` and its retrieval scores (concept -> anchor -> ...)."""
+    preds = Predictions(source=where)
+    for i, entry in enumerate(doc.get("pairs") or []):
+        try:
+            known = task_concept(entry["task"])
+            key = pair_key(entry["video1"], entry["video2"])
+            score = entry["score"]
+        except (KeyError, TypeError):
+            raise PredictionError(f"{where}: pairs[{i}] lacks task / video1 / video2 / score") from None
+        if known is None or known[0] != "pair":
+            raise PredictionError(f"{where}: pairs[{i}]: unknown task {entry['task']!r}")
+        concept = known[1]
+        table = preds.scores.setdefault(concept, {})
+        if key in table and table[key] != score:
+            raise PredictionError(f"{where}: pairs[{i}] ({entry['task']}, {key[0]} / {key[1]}) appears twice with "
+                                  "different scores")
+        table[key] = None if score is None else float(score)
+        if entry.get("answer") is not None:
+            preds.answers.setdefault(concept, {})[key] = entry["answer"]
+    retrieval: dict = {}
+    for i, entry in enumerate(doc.get("retrieval") or []):
+        try:
+            known = task_concept(entry["task"])
+            anchor, candidate = os.path.basename(entry["anchor"]), os.path.basename(entry["candidate"])
+            score = entry["score"]
+        except (KeyError, TypeError):
+            raise PredictionError(f"{where}: retrieval[{i}] lacks task / anchor / candidate / score") from None
+        if known is None or known[0] != "retrieval":
+            raise PredictionError(f"{where}: retrieval[{i}]: unknown task {entry['task']!r}")
+        retrieval.setdefault(known[1], {}).setdefault(anchor, {})[candidate] = score
+    return (preds if preds.scores else None), (retrieval or None)

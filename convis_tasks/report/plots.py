@@ -20,7 +20,8 @@ import numpy as np
 
 from ..utils.annotations import GroundTruth
 from ..utils.concepts import CONCEPT_KEYS, get_concept
-from ..utils.metrics import ConstantInputWarning, score_pairs
+from ..utils.metrics import score_pairs
+from ..utils import safetext
 from .inputs import ReportInput
 
 
@@ -33,20 +34,46 @@ def _pyplot():
     return plt
 
 
+CONCEPT_FREE_SUFFIX = " (concept-free)"
+
+
 def _tables(item: ReportInput, concepts: list[str]) -> dict[str, Mapping]:
-    """The predictions to correlate with each concept: the model's own, else its concept-free scores."""
-    out = {}
-    for c in concepts:
-        table = item.predictions.for_concept(c) if item.predictions else None
-        if table is not None:
-            out[c] = table
+    """The model's own (concept-conditioned) predictions for each concept it has."""
+    scores = item.predictions.scores if item.predictions else {}
+    return {c: scores[c] for c in concepts if c in scores}
+
+
+def series(item: ReportInput, concepts: list[str]) -> list[tuple[str, dict[str, Mapping]]]:
+    """What a figure draws for one input: its own answers under its label and, as a separate series labelled
+    ``<label> (concept-free)``, its concept-free answers correlated with each concept. Concept-free answers are
+    never drawn as a concept's own."""
+    out = []
+    own = _tables(item, concepts)
+    if own:
+        out.append((item.label, own))
+    if item.global_scores is not None:
+        out.append((item.label + CONCEPT_FREE_SUFFIX, {c: item.global_scores for c in concepts}))
     return out
 
 
+def _text(value: object) -> str:
+    return safetext.matplotlib_text(value)
+
+
 def _rho(preds: Mapping, truth: GroundTruth, concept: str) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConstantInputWarning)
+    with warnings.catch_warnings():  # undefined and small-sample cases are reported by sample_sizes()
+        warnings.simplefilter("ignore")
         return score_pairs(preds, truth.by_concept(concept)).spearman
+
+
+def sample_sizes(inputs: list[ReportInput], truth: GroundTruth, concepts: list[str]) -> list[tuple[str, str, int]]:
+    """(series label, concept, pairs shared with the ground truth) for every series a figure would draw."""
+    out = []
+    for item in inputs:
+        for label, tables in series(item, list(concepts)):
+            for c, table in tables.items():
+                out.append((label, c, len(set(table) & set(truth.by_concept(c)))))
+    return out
 
 
 # --- bars ------------------------------------------------------------------------------------------------------
@@ -55,13 +82,11 @@ def bars_data(inputs: list[ReportInput], truth: GroundTruth, concepts: list[str]
     """label -> concept (and ``mean`` when all concepts are there) -> rho x100."""
     out = {}
     for item in inputs:
-        tables = _tables(item, list(concepts))
-        if not tables:
-            continue
-        values = {c: _rho(t, truth, c) for c, t in tables.items()}
-        if len(concepts) > 1 and all(c in values for c in concepts):
-            values["mean"] = float(np.mean([values[c] for c in concepts]))
-        out[item.label] = values
+        for label, tables in series(item, list(concepts)):
+            values = {c: _rho(t, truth, c) for c, t in tables.items()}
+            if len(concepts) > 1 and all(c in values for c in concepts):
+                values["mean"] = float(np.mean([values[c] for c in concepts]))
+            out[label] = values
     return out
 
 
@@ -85,7 +110,7 @@ def plot_bars(inputs: list[ReportInput], truth: GroundTruth, output: str, concep
         heights = np.array([values.get(g, np.nan) for g in groups], dtype=float)
         positions = x - 0.4 + width * (i + 0.5)
         errors = _error_bars(inputs, label, concepts, groups, heights, truth, bootstrap, seed) if bootstrap else None
-        ax.bar(positions, np.nan_to_num(heights), width * 0.92, label=label, color=colours(i % colours.N))
+        ax.bar(positions, np.nan_to_num(heights), width * 0.92, label=_text(label), color=colours(i % colours.N))
         if errors is not None:
             ax.errorbar(positions, heights, yerr=errors, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
         if n_models <= 4:
@@ -122,8 +147,7 @@ def _error_bars(inputs, label, concepts, groups, heights, truth, b, seed) -> np.
     """(2 x groups) distances to the 95% percentile bounds of rho; NaN (no bar) where there is none."""
     from .bootstrap import mean_resampled, resample_table
 
-    item = next(it for it in inputs if it.label == label)
-    tables = _tables(item, list(concepts))
+    tables = next(t for it in inputs for name, t in series(it, list(concepts)) if name == label)
     per_concept = {c: resample_table(tables[c], truth.by_concept(c), b, seed) for c in tables}
     errors = np.full((2, len(groups)), np.nan)
     for j, g in enumerate(groups):
@@ -154,11 +178,13 @@ def frames_data(inputs: list[ReportInput], truth: GroundTruth, frames: list[int]
             raise ValueError(f"{item.path}: the run does not say its frames per video; pass --frames (one value "
                              "per input, e.g. --frames 4,8,16)")
         concepts = list(CONCEPT_KEYS) if concept == "mean" else [concept]
-        tables = _tables(item, concepts)
-        if not all(c in tables for c in concepts):
-            raise ValueError(f"{item.path}: lacks predictions for {', '.join(c for c in concepts if c not in tables)}")
-        value = float(np.mean([_rho(tables[c], truth, c) for c in concepts]))
-        out.setdefault(item.label, []).append((int(n), value))
+        complete = [(label, t) for label, t in series(item, concepts) if all(c in t for c in concepts)]
+        if not complete:
+            own = _tables(item, concepts)
+            raise ValueError(f"{item.path}: lacks predictions for {', '.join(c for c in concepts if c not in own)}")
+        for label, tables in complete:
+            value = float(np.mean([_rho(tables[c], truth, c) for c in concepts]))
+            out.setdefault(label, []).append((int(n), value))
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -170,7 +196,7 @@ def plot_frames(inputs: list[ReportInput], truth: GroundTruth, output: str, fram
     ticks = sorted({n for points in data.values() for n, _ in points})
     for label, points in data.items():
         xs, ys = zip(*points)
-        ax.plot(xs, ys, marker="o", label=label)
+        ax.plot(xs, ys, marker="o", label=_text(label))
         for px, py in points:
             ax.annotate(f"{py:.1f}", (px, py), xytext=(0, 5), textcoords="offset points", ha="center", fontsize=7)
     if len(ticks) > 1 and ticks[0] > 0 and ticks[-1] / ticks[0] >= 4:
@@ -217,7 +243,8 @@ def plot_concept_matrix(truth: GroundTruth, output: str, concepts: list[str] = C
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("Spearman rho")
     n = sum(1 for p in truth.pairs if all(c in p.scores for c in concepts))
-    ax.set_title(title or f"Inter-concept correlation of the human mean ratings ({n} pairs)", fontsize=11)
+    ax.set_title(title or f"Inter-concept correlation of the human mean ratings ({n} pairs)",
+                 fontsize=11)
     fig.tight_layout()
     fig.savefig(output, dpi=150, bbox_inches="tight")
     plt.close(fig)
@@ -230,9 +257,11 @@ HUMAN_EDGES = np.linspace(1.0, 5.0, 17)  # 0.25-wide bins of the human mean
 MODEL_EDGES = np.arange(0.75, 5.26, 0.5)  # 0.5-wide bins centred on 1, 1.5, ..., 5
 
 
-def distribution_data(item: ReportInput, truth: GroundTruth, concept: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(human means, parsed model scores, unparsed count) over the pairs both sides have."""
-    preds = _tables(item, [concept]).get(concept) or {}
+def distribution_data(item: ReportInput | Mapping, truth: GroundTruth,
+                      concept: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(human means, parsed model scores, unparsed count) over the pairs both sides have; ``item`` is an input
+    (its own answers) or one concept's prediction table."""
+    preds = (_tables(item, [concept]).get(concept) if isinstance(item, ReportInput) else item) or {}
     reference = truth.by_concept(concept)
     keys = sorted(set(preds) & set(reference))
     parsed = [k for k in keys if preds[k] is not None and not (isinstance(preds[k], float) and math.isnan(preds[k]))]
@@ -243,7 +272,7 @@ def distribution_data(item: ReportInput, truth: GroundTruth, concept: str) -> tu
 def plot_score_distribution(inputs: list[ReportInput], truth: GroundTruth, output: str,
                             concepts: list[str] = CONCEPT_KEYS, title: str | None = None) -> str:
     """One row per model, one panel per concept: counts of (human mean, model score)."""
-    items = [i for i in inputs if _tables(i, list(concepts))]
+    items = [(label, tables) for i in inputs for label, tables in series(i, list(concepts))]
     if not items:
         raise ValueError("no input has predictions for the requested concepts")
     plt = _pyplot()
@@ -251,23 +280,23 @@ def plot_score_distribution(inputs: list[ReportInput], truth: GroundTruth, outpu
 
     grids = {}
     vmax = 1
-    for item in items:
+    for label, tables in items:
         for c in concepts:
-            human, model, unparsed = distribution_data(item, truth, c)
+            human, model, unparsed = distribution_data(tables.get(c, {}), truth, c)
             counts, _, _ = np.histogram2d(human, model, bins=[HUMAN_EDGES, MODEL_EDGES])
-            grids[(item.label, c)] = (counts, human.size, unparsed)
+            grids[(label, c)] = (counts, human.size, unparsed)
             vmax = max(vmax, int(counts.max()) if counts.size else 1)
     fig, axes = plt.subplots(len(items), len(concepts), figsize=(2.9 * len(concepts) + 1.2, 2.7 * len(items) + 0.9),
                              squeeze=False, sharex=True, sharey=True)
     image = None
-    for r, item in enumerate(items):
+    for r, (label, tables) in enumerate(items):
         for k, c in enumerate(concepts):
             ax = axes[r][k]
-            counts, n, unparsed = grids[(item.label, c)]
+            counts, n, unparsed = grids[(label, c)]
             masked = np.ma.masked_equal(counts.T, 0)
             image = ax.pcolormesh(HUMAN_EDGES, MODEL_EDGES, masked, cmap="viridis", norm=LogNorm(1, vmax))
             ax.plot([1, 5], [1, 5], color="grey", linewidth=0.7, linestyle=":")
-            rho = _rho(_tables(item, [c])[c], truth, c) if c in _tables(item, [c]) else math.nan
+            rho = _rho(tables[c], truth, c) if c in tables else math.nan
             stats = f"rho {rho:.1f}; {n} parsed" + (f", {unparsed} unparsed" if unparsed else "")
             ax.set_title(f"{get_concept(c).title}\n{stats}" if r == 0 else stats, fontsize=9)
             ax.set_xticks([1, 2, 3, 4, 5])
@@ -275,7 +304,7 @@ def plot_score_distribution(inputs: list[ReportInput], truth: GroundTruth, outpu
             if r == len(items) - 1:
                 ax.set_xlabel("human mean rating", fontsize=9)
             if k == 0:
-                ax.set_ylabel(f"{item.label}\nmodel score", fontsize=9)
+                ax.set_ylabel(f"{_text(label)}\nmodel score", fontsize=9)
     fig.suptitle(title or "Parsed model scores against the human mean ratings (rho over all pairs, unparsed = 3)",
                  fontsize=11)
     fig.tight_layout(rect=(0, 0, 0.92, 1))

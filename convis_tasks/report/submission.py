@@ -29,9 +29,12 @@ from ..utils.metrics import score_pairs
 from ..utils.parsing import SCORE_MAX, SCORE_MIN, parse_score
 from ..utils.predictions import PredictionError, Predictions, load_log_samples, load_release
 from ..utils.prompts import PROMPT_VARIANTS
-from .inputs import (SUBMISSION_FORMAT, pair_task, release_files, release_retrieval_files, results_files,
-                     retrieval_task, run_metadata, run_samples, samples_kind, samples_task, task_concept,
-                     _read_json)
+from ..utils.provenance import check as check_provenance
+from ..utils.provenance import describe as describe_provenance
+from .console import sample_size_warning
+from .inputs import SUBMISSION_FORMAT, release_files, release_retrieval_files, submission_predictions
+from .runs import (pair_task, parse_model_args, read_json, retrieval_task, samples_kind, samples_provenance,
+                   select_runs, task_concept)
 
 FORMAT_VERSION = 1
 REQUIRED_METADATA = ("name", "size", "frames_per_video", "prompt", "harness", "harness_version", "date",
@@ -82,8 +85,6 @@ def _complete_metadata(meta: dict, overrides: dict, messages: list[str]) -> dict
 
 
 def parse_args_pretrained(model_args) -> str | None:
-    from .inputs import parse_model_args
-
     args = parse_model_args(model_args)
     return args.get("pretrained")
 
@@ -115,27 +116,46 @@ def _retrieval_entries(path: str, task: str) -> list[dict]:
     return [seen[k] for k in sorted(seen)]
 
 
-def build_from_run(path: str, overrides: dict | None = None, messages: list[str] | None = None) -> dict:
-    """A submission from an lmms-eval output folder (one run) or a run's ``*_results.json``."""
+def _run_provenance(files: dict[str, str], messages: list[str]) -> dict | None:
+    """The package versions logged with the run's records: one mapping for the whole submission.
+
+    Answers made under different versions are not one experiment: that is an error listing the versions per task.
+    Runs logged by an older suite carry none: a note, and no ``provenance`` key."""
+    found = {task: samples_provenance(file) for task, file in sorted(files.items())}
+    missing = [t for t, p in found.items() if p is None]
+    present = {t: p for t, p in found.items() if p is not None}
+    if missing:
+        messages.append(f"note: no package versions (provenance) logged with {', '.join(missing)} (a run made "
+                        "before convis-eval logged them); the submission records none for "
+                        + ("them" if present else "the run"))
+    distinct = {json.dumps(p, sort_keys=True) for p in present.values()}
+    if len(distinct) > 1:
+        versions = "; ".join(f"{t}: {describe_provenance(p)}" for t, p in present.items())
+        raise SubmissionError(f"the runs combined were made with different package versions ({versions}); "
+                              "submit answers made in one environment")
+    return next(iter(present.values())) if present and not missing else None
+
+
+def build_from_run(paths: str | list[str], overrides: dict | None = None,
+                   messages: list[str] | None = None) -> dict:
+    """A submission from lmms-eval output: folders and/or ``*_results.json`` files of ONE model.
+
+    The run-folder rule of :mod:`.runs` applies: several runs of one model are combined (for each task the newest
+    run holding it, e.g. pair scoring and retrieval run separately), and the choice is added to ``messages``."""
     messages = messages if messages is not None else []
     overrides = dict(overrides or {})
-    if os.path.isdir(path):
-        runs = results_files(path)
-        if len(runs) > 1:
-            raise SubmissionError(f"{path}: holds {len(runs)} lmms-eval runs; pass the *_results.json of the one "
-                                  "to submit")
-        if not runs:
-            raise SubmissionError(f"{path}: no lmms-eval *_results.json found (run lmms-eval with --output_path "
-                                  "and --log_samples)")
-        path = runs[0]
-    if not path.endswith("results.json") or not os.path.isfile(path):
-        raise SubmissionError(f"{path}: not an lmms-eval output folder or *_results.json file")
-    results = _read_json(path)
-    meta = run_metadata(results if isinstance(results, dict) else {})
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    selection = select_runs(paths)
+    messages += selection.notes
+    where = ", ".join(paths)
+    if not selection.newest.results_file:
+        raise SubmissionError(f"{where}: no lmms-eval *_results.json found (run lmms-eval with --output_path and "
+                              "--log_samples; the results file records the model and the settings)")
+    meta = selection.metadata()
     pairs: list[dict] = []
     retrieval: list[dict] = []
-    for file in run_samples(path):
-        task = samples_task(file)
+    used: dict[str, str] = {}
+    for task, file in sorted(selection.files.items()):
         known = task_concept(task or "")
         if known is None:
             messages.append(f"note: {os.path.basename(file)}: task {task} is not a standard ConViS task; left out")
@@ -143,12 +163,23 @@ def build_from_run(path: str, overrides: dict | None = None, messages: list[str]
         kind, concept = known
         if kind == "pair" and samples_kind(file) == "pair":
             pairs += _pair_entries(task, load_log_samples(file), concept)
+            used[task] = file
         elif kind == "retrieval" and samples_kind(file) == "retrieval":
             retrieval += _retrieval_entries(file, task)
+            used[task] = file
     if not pairs:
-        raise SubmissionError(f"{path}: the run logged no ConViS pair-scoring samples (was --log_samples passed?)")
+        raise SubmissionError(f"{where}: the run logged no ConViS pair-scoring samples (was --log_samples passed?)")
+    provenance = _run_provenance(used, messages)
+    recorded = str(meta.get("harness_version") or "")
+    if (not recorded or recorded.startswith("unknown")) and provenance and provenance.get("lmms-eval"):
+        # lmms-eval installed from PyPI records its version as "unknown@unknown"; the records logged the real one
+        meta["harness_version"] = provenance["lmms-eval"]
+        messages.append(f"note: harness_version {provenance['lmms-eval']} from the run's logged provenance (the "
+                        f"results file says {recorded or 'nothing'})")
     metadata = _complete_metadata(meta, overrides, messages)
-    metadata.setdefault("source", os.path.abspath(path))
+    if provenance is not None:
+        metadata["provenance"] = provenance
+    metadata.setdefault("source", ", ".join(os.path.abspath(r.name) for r in selection.runs))
     return _document(metadata, pairs, retrieval)
 
 
@@ -176,6 +207,7 @@ def build_from_release(root: str, model: str, overrides: dict | None = None,
     meta = {"name": model, "prompt": "benchmark", "harness": RELEASE_HARNESS, "harness_version": "release",
             "date": _date.today().isoformat(), "source": os.path.abspath(root)}
     metadata = _complete_metadata(meta, overrides, messages)
+    messages.append("note: the release records no package versions; the submission has no provenance")
     return _document(metadata, pairs, retrieval)
 
 
@@ -187,18 +219,21 @@ def _document(metadata: dict, pairs: list[dict], retrieval: list[dict]) -> dict:
 
 
 def write_submission(doc: dict, path: str) -> None:
+    """Write atomically (a temporary name, then a rename); the folder must exist."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    if not os.path.isdir(folder):
+        raise SubmissionError(f"{path}: the folder {folder} does not exist; create it first")
+    text = json.dumps(doc, indent=1, allow_nan=False)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=1)
+        handle.write(text)
         handle.write("\n")
     os.replace(tmp, path)
 
 
 def load_submission(path: str) -> dict:
     try:
-        data = _read_json(path)
+        data = read_json(path)
     except PredictionError as exc:
         raise SubmissionError(str(exc)) from None
     if not isinstance(data, dict) or data.get("format") != SUBMISSION_FORMAT:
@@ -214,6 +249,7 @@ class Validation:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     summary: str = ""
+    provenance: str = ""  # the package versions the answers were made with, for people ("not recorded")
 
     @property
     def ok(self) -> bool:
@@ -237,6 +273,11 @@ def _check_metadata(meta, errors: list[str], warnings_: list[str]) -> None:
     if not isinstance(meta, dict):
         errors.append("metadata: missing or not an object")
         return
+    if "provenance" in meta:
+        errors += [f"metadata: provenance: {problem}" for problem in check_provenance(meta["provenance"])]
+    else:
+        warnings_.append("metadata: no provenance (package versions of the run); written by an older "
+                         "convis-eval or converted from the release, so the environment is unknown")
     for key in REQUIRED_METADATA:
         value = meta.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -403,57 +444,34 @@ def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: 
                        f"{len(per_task)} pair task(s) x {len(truth_keys)} pairs, {len(pairs)} answers, "
                        f"{unparsed} unparsed" + (f"; retrieval: {len(r_tasks)} task(s), {len(retrieval)} answers"
                                                   if retrieval else ""))
+        out.provenance = describe_provenance(meta.get("provenance"))
     return out
 
 
 # --- reading and scoring -------------------------------------------------------------------------------------
 
-def submission_predictions(doc: dict, where: str = "submission") -> tuple[Predictions | None, dict | None]:
-    """The submission's pair scores as :class:`Predictions` and its retrieval scores (concept -> anchor -> ...)."""
-    preds = Predictions(source=where)
-    for i, entry in enumerate(doc.get("pairs") or []):
-        try:
-            known = task_concept(entry["task"])
-            key = pair_key(entry["video1"], entry["video2"])
-            score = entry["score"]
-        except (KeyError, TypeError):
-            raise PredictionError(f"{where}: pairs[{i}] lacks task / video1 / video2 / score") from None
-        if known is None or known[0] != "pair":
-            raise PredictionError(f"{where}: pairs[{i}]: unknown task {entry['task']!r}")
-        concept = known[1]
-        table = preds.scores.setdefault(concept, {})
-        if key in table and table[key] != score:
-            raise PredictionError(f"{where}: pairs[{i}] ({entry['task']}, {key[0]} / {key[1]}) appears twice with "
-                                  "different scores")
-        table[key] = None if score is None else float(score)
-        if entry.get("answer") is not None:
-            preds.answers.setdefault(concept, {})[key] = entry["answer"]
-    retrieval: dict = {}
-    for i, entry in enumerate(doc.get("retrieval") or []):
-        try:
-            known = task_concept(entry["task"])
-            anchor, candidate = os.path.basename(entry["anchor"]), os.path.basename(entry["candidate"])
-            score = entry["score"]
-        except (KeyError, TypeError):
-            raise PredictionError(f"{where}: retrieval[{i}] lacks task / anchor / candidate / score") from None
-        if known is None or known[0] != "retrieval":
-            raise PredictionError(f"{where}: retrieval[{i}]: unknown task {entry['task']!r}")
-        retrieval.setdefault(known[1], {}).setdefault(anchor, {})[candidate] = score
-    return (preds if preds.scores else None), (retrieval or None)
+def _checked(result: dict, task: str) -> dict:
+    """n = 0 is an error; below the minimum the task's entry gets a ``warning``."""
+    small = sample_size_warning(result["n"], task)
+    if small:
+        result["warning"] = small
+    return result
 
 
 def score_submission(doc: dict, truth: GroundTruth, rankings: dict | None = None) -> dict:
     """The leaderboard numbers, shaped like lmms-eval's ``results`` (task -> metric -> value, x100, unrounded):
     ``convis_<concept>`` {spearman, kendall, n, unparsed}, the ``convis`` group's mean rho / tau over the five,
     ``convis_global`` {spearman_<concept>, kendall_<concept>, n, unparsed} and, with ``rankings``, the retrieval
-    tasks and the ``convis_retrieval`` group's mean F1@1. The same functions as the harness compute them."""
+    tasks and the ``convis_retrieval`` group's mean F1@1. The same functions as the harness compute them.
+    A pair task scored on fewer than the minimum number of pairs carries ``warning``; none scored is an error."""
     from ..utils.retrieval import evaluate_retrieval
 
     preds, retrieval = submission_predictions(doc)
     out: dict[str, dict] = {}
     for concept in CONCEPT_KEYS:
         if preds is not None and concept in preds.scores:
-            out[pair_task(concept)] = score_pairs(preds.scores[concept], truth.by_concept(concept)).to_dict()
+            out[pair_task(concept)] = _checked(score_pairs(preds.scores[concept], truth.by_concept(concept)).to_dict(),
+                                               pair_task(concept))
     if all(pair_task(c) in out for c in CONCEPT_KEYS):
         # the `convis` group: lmms-eval's unweighted mean of the five tasks, in the group's task order
         out["convis"] = {m: sum(out[pair_task(c)][m] * 1 for c in CONCEPT_KEYS) / len(CONCEPT_KEYS)
@@ -464,7 +482,7 @@ def score_submission(doc: dict, truth: GroundTruth, rankings: dict | None = None
             r = score_pairs(preds.scores[None], truth.by_concept(concept))
             task[f"spearman_{concept}"], task[f"kendall_{concept}"] = r.spearman, r.kendall
             task["n"], task["unparsed"] = r.n, r.unparsed
-        out["convis_global"] = task
+        out["convis_global"] = _checked(task, "convis_global")
     if retrieval and rankings:
         for concept in RETRIEVAL_CONCEPT_KEYS:
             if concept in retrieval and rankings.get(concept):

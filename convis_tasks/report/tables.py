@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass, field
 
+from ..utils import safetext
 from .bootstrap import Interval, PairedResult
 
 
@@ -102,6 +103,7 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
 # --- Markdown ------------------------------------------------------------------------------------------------------
 
 def _md_cell(text: str) -> str:
+    """Our own text (numbers, headers): only the cell separator needs escaping."""
     return text.replace("|", "\\|")
 
 
@@ -113,24 +115,20 @@ def to_markdown(tables: list[Table]) -> str:
             lines.append("| " + " | ".join([table.first_header] + [c.header for c in table.columns]) + " |")
             lines.append("|---|" + "---:|" * len(table.columns))
             for row in table.rows:
-                cells = [fmt(row.values.get(c.key), c.digits) for c in table.columns]
-                label = f"*{row.label}*" if row.reference else row.label
-                lines.append("| " + " | ".join(_md_cell(x) for x in [label] + cells) + " |")
-        for note in table.notes:
+                cells = [_md_cell(fmt(row.values.get(c.key), c.digits)) for c in table.columns]
+                label = f"*{safetext.markdown(row.label)}*" if row.reference else safetext.markdown(row.label)
+                lines.append("| " + " | ".join([label] + cells) + " |")
+        for note in table.notes:  # notes quote model labels: untrusted
             lines.append("")
-            lines.append(f"_Note: {note}_" if not note.startswith("_") else note)
+            lines.append(f"_Note: {safetext.markdown(note)}_")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
 # --- LaTeX ---------------------------------------------------------------------------------------------------------
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-
-
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    return safetext.latex(text)
 
 
 def _latex_number(text: str) -> str:
@@ -212,7 +210,9 @@ CSV_FIELDS = ("table", "row", "column", "value")
 def _csv_value(value):
     if _missing(value):
         return ""
-    return repr(value) if isinstance(value, float) else value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value) if isinstance(value, float) else value
+    return safetext.csv_cell(value)  # text values ("3-5" pair counts) are cells a spreadsheet must not run
 
 
 def to_csv(tables: list[Table]) -> str:
@@ -223,14 +223,17 @@ def to_csv(tables: list[Table]) -> str:
     writer.writerow(CSV_FIELDS)
     for table in tables:
         for row in table.rows:
+            label = safetext.csv_cell(row.label)
             for col in table.columns:
                 value = row.values.get(col.key)
                 if isinstance(value, Interval):
                     for part in ("estimate", "lo", "hi"):
-                        writer.writerow((table.key, row.label, f"{col.key}.{part}", _csv_value(getattr(value, part))))
+                        writer.writerow((table.key, label, f"{col.key}.{part}", _csv_value(getattr(value, part))))
                 elif isinstance(value, PairedResult):
                     for part in ("diff", "lo", "hi"):
-                        writer.writerow((table.key, row.label, f"{col.key}.{part}", _csv_value(getattr(value, part))))
+                        writer.writerow((table.key, label, f"{col.key}.{part}", _csv_value(getattr(value, part))))
                 elif value is not None:
-                    writer.writerow((table.key, row.label, col.key, _csv_value(value)))
+                    writer.writerow((table.key, label, col.key, _csv_value(value)))
+        for note in table.notes:  # the notes (small samples, partial coverage, ...) as rows of column "note"
+            writer.writerow((table.key, "", "note", safetext.csv_cell(note)))
     return buffer.getvalue()
