@@ -177,12 +177,13 @@ def test_anchor_missing_a_candidate_is_excluded_or_strict_raises():
         evaluate_retrieval(human, scores, strict=True)
 
 
-def test_no_evaluated_anchor_gives_nan_not_a_crash():
-    result = evaluate_retrieval({"v": FOUR}, {})
-    assert result.anchors == 0 and result.excluded == ["v"]
-    d = result.to_dict()
-    assert all(math.isnan(d[k]) for k in ("r@1", "p@1", "f1@1", "kendall", "ndcg"))
-    assert all(math.isnan(v) for v in d["random"].values())
+def test_no_evaluated_anchor_is_an_error_naming_the_excluded_ones_never_a_null_result():
+    from convis_tasks.utils.metrics import EmptyEvaluationError
+
+    with pytest.raises(EmptyEvaluationError, match=r"no anchor.*'v'"):
+        evaluate_retrieval({"v": FOUR}, {})
+    with pytest.raises(EmptyEvaluationError, match="no human rankings"):
+        evaluate_retrieval({}, {"v": {"a": 1.0, "b": 2.0}})
 
 
 def test_random_choice_expectation():
