@@ -403,3 +403,18 @@ def test_env_data_dir_is_honoured_by_check_videos(tmp_path, monkeypatch):
     data = _data(tmp_path)
     monkeypatch.setenv(DATA_ENV, str(data))
     assert check_videos() == []
+
+
+def test_alpha_of_identical_ratings_is_nan_with_a_named_warning():
+    import math
+    import warnings
+
+    import numpy as np
+
+    from convis_tasks.utils.agreement import krippendorff_alpha
+    from convis_tasks.utils.metrics import ConstantInputWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(ConstantInputWarning, match="location undefined: every rating is 3"):
+            assert math.isnan(krippendorff_alpha(np.full((2, 3), 3.0), concept="location"))
