@@ -22,6 +22,10 @@ SHAPES = {
     "unclosed <CONCLUSION>": lambda n: "<CONCLUSION>" * (n // 12),
     "prose then score": lambda n: "blah " * (n // 5) + "\nScore: 3",
     "digits and dots": lambda n: "1." * (n // 2),
+    "long space run": lambda n: "x" + " " * n + "x",
+    "long tab run after 1": lambda n: "Score 1" + "\t" * n + "to 5",
+    "scale mentions": lambda n: "(1-5) " * (n // 6),
+    "brackets": lambda n: "([" * (n // 2),
 }
 
 

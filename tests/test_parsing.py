@@ -77,6 +77,16 @@ def test_unparsed_counts_as_neutral_three():
     ("<think>still thinking, maybe 4", None),                      # cut off while thinking
     ("reasoning with 2 numbers 1</think> 3", 3.0),                 # opening tag was in the prompt
     ("<CONCLUSION>4", 4.0),
+    ("The answer is 3 because both videos show a kitchen.", 3.0),
+    ("Similarity score (1-5): 4", 4.0),                            # the scale echoed from the prompt
+    ("Rate the similarity on a scale of 1 to 5. Answer: 2", 2.0),
+    ("Score (out of 5): 4", 4.0),
+    ("Score: [4]", 4.0),
+    ("Score: 4.0/5.0", 4.0),
+    ("Score: 1-5", None),                                          # only the scale, no answer
+    ("Score between 1 and 5", None),
+    ("4\nBoth show cooking.\n2", None),                            # two bare numbers, first and last line
+    ("4\nBoth show cooking.\n4", 4.0),
 ])
 def test_numbers_that_are_not_the_answer_never_become_a_score(answer, expected):
     assert parse_score(answer) == expected
@@ -92,6 +102,9 @@ ADVERSARIAL = [
     ("video 1 " * (MEGABYTE // 8) + "Score: 2", 2.0),
     ("1." * (MEGABYTE // 2), None),
     (" " * MEGABYTE + "4" + " " * MEGABYTE, 4.0),
+    ("x" + " " * MEGABYTE + "x", None),
+    ("(1-5) " * (MEGABYTE // 6), None),
+    ("([" * (MEGABYTE // 2), None),
 ]
 
 

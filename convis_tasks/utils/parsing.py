@@ -15,13 +15,17 @@ in order (docs/parsing.md lists examples of each):
    ``N/5``, ``N out of 5``, ``N of 5``, or a label (``score``, ``rating``, ``rate``, ``rated``, ``answer``,
    ``similarity``, ``conclusion``, ``give``/``gave``, whole words) followed within 25 characters, without another
    number or a bracket in between, by ``N``. ``N`` must END there: it is followed by the end of the line, by
-   punctuation or Markdown (``. , ; : ! ? ) ] } * _ " ' ` (``), or by a spaced dash not followed by a number.
+   punctuation or Markdown (``. , ; : ! ? ) ] } * _ " ' ` (``), by a spaced dash not followed by a number, or by
+   ``because``/``since``/``given``/``as``; ``N`` may sit in brackets (``Score: [4]``) and the denominator may be
+   written ``5.0``.
    So ``Score: 4/10``, ``Score: 3-4``, ``Score: 4 or 5``, ``I'd rate 3 of the 5 concepts``, ``rating 80%`` and
-   ``Score: 1e5`` are not answers. Mentions of the videos (``video 1``, ``Video 2``, ``clip #1``) are not numbers
-   and count as one character of the 25.
+   ``Score: 1e5`` are not answers. Mentions of the videos (``video 1``, ``Video 2``, ``clip #1``) and of the
+   scale (``(1-5)``, ``on a scale of 1 to 5``, ``between 1 and 5``, ``(out of 5)``) are not numbers and count as
+   one character of the 25.
    The last explicit answer counts (models revise); when it is outside [1, 5] the answer is ``None``, never an
    earlier in-range number.
-6. Otherwise the first line, then the last line, if it is one number as in rule 4 (``"5\\n\\nBoth videos ..."``).
+6. Otherwise the first line, else the last line, if it is one number as in rule 4 (``"5\\n\\nBoth videos ..."``);
+   when both are, with different numbers, the answer is ``None``.
 7. Otherwise ``None``. In particular a number that merely occurs in the text (``2 dogs``, ``Video 1 has 3 cats``),
    and a leading list marker (``1. The man walks``: a number followed by more text on its line) are not scores.
 
@@ -39,14 +43,21 @@ SCORE_MAX = 5.0
 NEUTRAL_SCORE = 3.0  # the benchmark's value for an answer that cannot be parsed
 
 _NUM = r"(?<![\w.,])(-?\d{1,9}(?:[.,]\d{1,9})?)"
-_END = r"(?=[ \t]*(?:$|\n|[.,;:!?)\]}*_\"'`(]|[-\u2013\u2014][ \t]+(?![\d-])))"
+_END = (r"(?=[ \t]*(?:$|\n|[.,;:!?)\]}*_\"'`(]|[-\u2013\u2014][ \t]+(?![\d-])"
+        r"|(?:because|since|given|as)\b))")
 _THINK_TAG = re.compile(r"<(/?)think(?:ing)?>", re.IGNORECASE)
 _CONCLUSION_OPEN = re.compile(r"<CONCLUSION>", re.IGNORECASE)
 _CONCLUSION_CLOSE = re.compile(r"</CONCLUSION>", re.IGNORECASE)
 _VIDEO_MENTION = re.compile(r"\b(?:videos?|clips?)[ \t]*#?[ \t]*[12]\b", re.IGNORECASE)
+_SCALE_MENTION = re.compile(
+    r"(?:[(\[][ \t]{0,3})?(?:\b(?:on[ \t]+)?(?:a[ \t]+)?scale[ \t]+(?:of[ \t]+|from[ \t]+)?|\bfrom[ \t]+|\bbetween[ \t]+)?"
+    r"(?<![\w.,])1[ \t]*(?:-|\u2013|to|and)[ \t]*5(?![\w.,])[ \t]*[)\]]?"
+    r"|[(\[][ \t]*out[ \t]+of[ \t]+5[ \t]*[)\]]",
+    re.IGNORECASE,
+)
 _EXPLICIT = re.compile(
-    r"(?:" + _NUM + r"[ \t]*(?:/|\bout[ \t]+of\b|\bof\b)[ \t]*5(?!\d|[.,]\d)" + _END + r")"
-    r"|(?:\b(?:score|rating|rate|rated|answer|similarity|conclusion|give|gave)\b[^0-9\n()\[\]]{0,25}?"
+    r"(?:" + _NUM + r"[ \t]*(?:/|\bout[ \t]+of\b|\bof\b)[ \t]*5(?:\.0{1,9})?(?!\d|[.,]\d)" + _END + r")"
+    r"|(?:\b(?:score|rating|rate|rated|answer|similarity|conclusion|give|gave)\b[^0-9\n()\[\]]{0,25}?[(\[]?"
     + _NUM + r"(?!\d|[.,]\d)" + _END + r")",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -122,18 +133,18 @@ def parse_score(answer: object) -> float | None:
     whole = _bare(text)
     if whole is not False:
         return whole
-    text = _VIDEO_MENTION.sub("\u00a7", text)  # "video 1" -> one non-digit mark, so labels may reach past it
+    # "video 1", "(1-5)", "on a scale of 1 to 5" -> one non-digit mark: not numbers, and labels may reach past them
+    text = _SCALE_MENTION.sub("\u00a7", _VIDEO_MENTION.sub("\u00a7", text))
     last = None
     for last in _EXPLICIT.finditer(text):
         pass
     if last is not None:
         return _checked(last.group(1) or last.group(2))
     lines = text.splitlines()
-    for line in (lines[0], lines[-1]):
-        value = _bare(line.strip())
-        if value is not False:
-            return value
-    return None
+    first, final = _bare(lines[0].strip()), _bare(lines[-1].strip())
+    if first is not False and final is not False and first != final:
+        return None  # two different bare numbers, first and last: no single answer
+    return first if first is not False else (final if final is not False else None)
 
 
 def score_or_neutral(score: float | None) -> float:
