@@ -230,3 +230,18 @@ def test_larger_m_is_supported():
     m = anchor_metrics(human, {"a": 6, "b": 5, "c": 4, "d": 3, "e": 1, "f": 2})
     assert (m.r1, m.p1, m.f1) == (1, 1, 1) and (m.r1_bottom, m.p1_bottom, m.f1_bottom) == (0, 0, 0)
     assert m.kendall == pytest.approx(13 / 15, abs=1e-12)
+
+
+def test_fewer_than_min_anchors_warn_and_min_anchors_do_not():
+    import warnings
+
+    from convis_tasks.utils.metrics import MIN_ANCHORS, SmallSampleWarning
+
+    human = {f"v{i}": FOUR for i in range(MIN_ANCHORS)}
+    scores = {f"v{i}": {c: float(5 - r) for c, r in FOUR.items()} for i in range(MIN_ANCHORS)}
+    with pytest.warns(SmallSampleWarning, match=f"only {MIN_ANCHORS - 1} anchors"):
+        few = evaluate_retrieval(dict(list(human.items())[1:]), scores)
+    assert few.anchors == MIN_ANCHORS - 1 and few.r1 == 100.0  # still reported
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate_retrieval(human, scores).anchors == MIN_ANCHORS

@@ -21,6 +21,9 @@ UNPARSED_POLICIES = ("neutral", "drop")
 # the spread of every model in the paper's tables (rho x100 from -5 to 59 over 610 pairs, where it is +-0.08).
 # Below 20 a reported rho says nothing about a model; it is still printed, never hidden, but marked.
 MIN_PAIRS = 20
+# Fewer evaluated anchors than this and a retrieval result carries a SmallSampleWarning: R@1 of one anchor is
+# mostly 0 or 1, so the 95% interval of their mean is up to 1.96 * 0.5 / sqrt(n) wide each side, +-22 points at 20.
+MIN_ANCHORS = 20
 
 
 class ConstantInputWarning(UserWarning):

@@ -19,7 +19,7 @@ from typing import Mapping, Union
 import numpy as np
 from scipy import stats
 
-from .metrics import EmptyEvaluationError
+from .metrics import MIN_ANCHORS, EmptyEvaluationError, SmallSampleWarning
 from .parsing import NEUTRAL_SCORE
 
 Rank = Union[int, float]
@@ -249,7 +249,8 @@ def evaluate_retrieval(
     (non-numeric ranks/scores) always raise.  Scored anchors with no human ranks are ignored and
     counted in ``unknown_anchors``.  With no evaluated anchor (no human rankings, or every anchor excluded) it
     raises :class:`~convis_tasks.utils.metrics.EmptyEvaluationError` naming the excluded anchors: a result of
-    NaNs would look like an evaluation.
+    NaNs would look like an evaluation. Fewer than ``MIN_ANCHORS`` evaluated anchors warn
+    :class:`~convis_tasks.utils.metrics.SmallSampleWarning`.
     """
     per_anchor: list[AnchorMetrics] = []
     randoms: list[tuple[float, float, float]] = []
@@ -283,6 +284,9 @@ def evaluate_retrieval(
         shown = ", ".join(repr(a) for a in excluded[:5]) + (", ..." if len(excluded) > 5 else "")
         raise EmptyEvaluationError(f"nothing to evaluate: no anchor has scores for all its candidates "
                                    f"({len(excluded)} excluded: {shown})")
+    if len(per_anchor) < MIN_ANCHORS:
+        warnings.warn(f"only {len(per_anchor)} anchors (fewer than {MIN_ANCHORS}): the retrieval means are too noisy "
+                      "to compare models", SmallSampleWarning, stacklevel=2)
     taus = [m.kendall for m in per_anchor if not math.isnan(m.kendall)]
     return RetrievalResult(
         r1=_mean([m.r1 for m in per_anchor]),
