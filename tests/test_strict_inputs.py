@@ -418,3 +418,52 @@ def test_alpha_of_identical_ratings_is_nan_with_a_named_warning():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.warns(ConstantInputWarning, match="location undefined: every rating is 3"):
             assert math.isnan(krippendorff_alpha(np.full((2, 3), 3.0), concept="location"))
+
+
+def test_a_line_separator_inside_an_answer_is_not_a_line_end(tmp_path):
+    path = tmp_path / "x_samples_convis_location.jsonl"
+    record = {"kind": "pair", "video1": "a.mp4", "video2": "b.mp4", "concept": "location",
+              "answer": "Both\u2028Score: 4", "score": 4.0}
+    path.write_text(json.dumps({"spearman": record}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert load_log_samples(str(path)).answers["location"][("a.mp4", "b.mp4")] == "Both\u2028Score: 4"
+    truth = tmp_path / "ConVIS.jsonl"
+    truth.write_text(json.dumps({**_row("a.mp4", "b.mp4"), "note": "x\u2028y"}, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    assert len(load_ground_truth(truth)) == 1
+
+
+def test_unreadable_bytes_are_errors_naming_the_file_not_tracebacks(tmp_path):
+    from convis_tasks.utils.journal import AnswerJournal, JournalError
+
+    samples = tmp_path / "x_samples_convis_location.jsonl"
+    samples.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(PredictionError, match="cannot read"):
+        load_log_samples(str(samples))
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "answers.rank0.jsonl").write_bytes(b"\xff\xfe\x00garbage\n")
+    with pytest.raises(JournalError, match="cannot read"):
+        AnswerJournal(tmp_path / "j", "m")
+
+
+def test_score_pairs_refuses_booleans_and_infinities_instead_of_reading_them_as_numbers():
+    from convis_tasks.utils.metrics import score_pairs
+
+    keys = [(f"a{i}.mp4", f"b{i}.mp4") for i in range(3)]
+    truth = dict(zip(keys, [1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="a1.mp4 / b1.mp4: prediction True"):
+        score_pairs(dict(zip(keys, [1.0, True, 3.0])), truth)
+    with pytest.raises(ValueError, match="prediction inf"):
+        score_pairs(dict(zip(keys, [1.0, float("inf"), 3.0])), truth)
+    with pytest.raises(ValueError, match="reference False"):
+        score_pairs(dict(zip(keys, [1.0, 2.0, 3.0])), {**truth, keys[0]: False})
+
+
+def test_hook_records_of_one_pair_under_two_paths_must_agree():
+    from convis_tasks import hooks
+
+    docs = [{"video1": f"v/{i}a.mp4", "video2": f"v/{i}b.mp4", "concept": "location", "gt": {"location": 1.0 + i}}
+            for i in range(3)]
+    records = [hooks.process_results(d, [a])["spearman"] for d, a in zip(docs, ["1", "2", "3"])]
+    moved = dict(records[0], video1="elsewhere/0a.mp4", score=5.0)  # same pair by base name, another answer
+    with pytest.raises(ValueError, match="scored twice"):
+        hooks.aggregate_spearman(records + [moved])

@@ -141,7 +141,8 @@ def check_pair(key: PairKey, where: str, seen: dict[PairKey, str], source: str,
                error: type[ValueError] = AnnotationError) -> None:
     """Refuse a self-pair, a repeated pair and a mirrored pair (``B-A`` after ``A-B``); record ``key`` in ``seen``."""
     if key[0] == key[1]:
-        raise error(f"{where}: pair {key[0]} / {key[1]} pairs a video with itself")
+        raise error(f"{where}: pair {key[0]} / {key[1]} pairs a video with itself (videos are identified by "
+                    "base name)")
     if key in seen:
         raise error(f"{where}: duplicate pair {key[0]} / {key[1]} ({source} repeats {seen[key]})")
     mirrored = (key[1], key[0])
@@ -168,7 +169,7 @@ def _from_jsonl(path: str) -> GroundTruth:
     seen: dict[PairKey, str] = {}
     try:
         with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+            lines = handle.read().split("\n")  # not splitlines(): U+2028 in a string is no line end
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"{path}: cannot read annotation file ({exc})") from None
     for lineno, line in enumerate(lines, 1):

@@ -84,8 +84,11 @@ class AnswerJournal:
         self._handle = None
 
     def _load(self, path: str) -> None:
-        with open(path, encoding="utf-8", errors="strict") as handle:
-            text = handle.read()
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise JournalError(f"{path}: cannot read the journal ({exc})") from None
         lines = text.split("\n")
         for lineno, line in enumerate(lines, 1):
             if not line.strip():

@@ -100,8 +100,12 @@ def score_pairs(
             if unparsed == "drop":
                 continue
             score = NEUTRAL_SCORE
+        truth = reference[key]
+        for name, value in (("prediction", score), ("reference", truth)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"pair {key[0]} / {key[1]}: {name} {value!r} is not a finite number")
         xs.append(float(score))
-        ys.append(float(reference[key]))
+        ys.append(float(truth))
     if not xs:
         if not predictions or not reference:
             why = "no predictions" if not predictions else "no ground truth"

@@ -169,20 +169,24 @@ def iter_log_records(path: str, kind: str) -> Iterator[tuple[str, dict]]:
     if not files:
         raise PredictionError(f"{path}: no lmms-eval '*_samples_*.jsonl' files found")
     for file in files:
-        with open(file, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{file}, line {lineno}"
-                sample = strict_loads(line, where, PredictionError, allow_nonfinite=True)
-                if not isinstance(sample, dict):
-                    raise PredictionError(f"{where}: expected a JSON object (one lmms-eval sample)")
-                records = [v for v in sample.values() if isinstance(v, dict) and v.get("kind") == kind]
-                if any(r != records[0] for r in records[1:]):
-                    raise PredictionError(f"{where}: the sample's metrics carry different ConViS records; "
-                                          "the log was edited or mixed")
-                if records:
-                    yield where, records[0]
+        try:
+            with open(file, encoding="utf-8") as handle:
+                lines = handle.read().split("\n")  # not splitlines(): U+2028 inside an answer is no line end
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PredictionError(f"{file}: cannot read the sample log ({exc})") from None
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{file}, line {lineno}"
+            sample = strict_loads(line, where, PredictionError, allow_nonfinite=True)
+            if not isinstance(sample, dict):
+                raise PredictionError(f"{where}: expected a JSON object (one lmms-eval sample)")
+            records = [v for v in sample.values() if isinstance(v, dict) and v.get("kind") == kind]
+            if any(r != records[0] for r in records[1:]):
+                raise PredictionError(f"{where}: the sample's metrics carry different ConViS records; "
+                                      "the log was edited or mixed")
+            if records:
+                yield where, records[0]
 
 
 def load_log_samples(path: str) -> Predictions:
