@@ -467,3 +467,9 @@ def test_hook_records_of_one_pair_under_two_paths_must_agree():
     moved = dict(records[0], video1="elsewhere/0a.mp4", score=5.0)  # same pair by base name, another answer
     with pytest.raises(ValueError, match="scored twice"):
         hooks.aggregate_spearman(records + [moved])
+
+
+def test_check_videos_names_a_rankings_variable_pointing_nowhere(tmp_path, monkeypatch):
+    data = _data(tmp_path)
+    monkeypatch.setenv("CONVIS_RANKINGS", str(tmp_path / "nowhere.json"))
+    assert check_videos(data) == [f"$CONVIS_RANKINGS points at {tmp_path / 'nowhere.json'}, which is not a file"]

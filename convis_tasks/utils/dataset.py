@@ -189,9 +189,10 @@ def build_documents(truth: GroundTruth, data_dir: Path, concept: str | None) -> 
 def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
     """Every problem with the videos of a data folder, without building datasets (for a preflight check).
 
-    Reads ``ConVIS.jsonl`` (and the retrieval rankings when present) and returns one line per missing,
-    ambiguous or escaping video, naming the pair and the path; an empty list means every video is in place.
-    Unreadable annotation files raise as the loaders do.
+    Reads ``ConVIS.jsonl`` (and the retrieval rankings when present: ``$CONVIS_RANKINGS`` or ``ranked.json``) and
+    returns one line per missing, ambiguous or escaping video (per path as written), naming the pair and the path,
+    plus a line when ``$CONVIS_RANKINGS`` names no file; an empty list means every video is in place.
+    Unreadable or malformed annotation files raise as the loaders do (``AnnotationError``, ``DataNotFoundError``).
     """
     root = resolve_data_dir(data_dir)
     locator = VideoLocator(root)
@@ -199,7 +200,10 @@ def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
     for record in load_ground_truth(root / PAIR_FILE).pairs:
         for video in (record.video1, record.video2):
             wanted.setdefault(video, f"{record.key[0]} / {record.key[1]}")
+    problems = []
     rankings_path = os.environ.get(RANKINGS_ENV) or root / RANKING_FILE
+    if os.environ.get(RANKINGS_ENV) and not Path(rankings_path).is_file():
+        problems.append(f"${RANKINGS_ENV} points at {rankings_path}, which is not a file")
     if Path(rankings_path).is_file():
         from .rankings import load_rankings
 
@@ -207,7 +211,6 @@ def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
             for anchor, ranks in by_anchor.items():
                 for video in (anchor, *ranks):
                     wanted.setdefault(video, f"{anchor} (retrieval, {concept})")
-    problems = []
     for video, pair in wanted.items():
         try:
             if locator.locate(video, pair) is None:
