@@ -87,6 +87,10 @@ def test_unparsed_counts_as_neutral_three():
     ("Score between 1 and 5", None),
     ("4\nBoth show cooking.\n2", None),                            # two bare numbers, first and last line
     ("4\nBoth show cooking.\n4", 4.0),
+    ("4 (quite similar)", 4.0),                                    # a remark on the number
+    ("<CONCLUSION> 2 (different rooms) </CONCLUSION>", 2.0),
+    ("1 (the man) walks in. 2 (the woman) sits.", None),           # not a remark: text goes on
+    ("4 - quite similar", None),                                   # as '1 - The man walks': could be a list
 ])
 def test_numbers_that_are_not_the_answer_never_become_a_score(answer, expected):
     assert parse_score(answer) == expected

@@ -10,7 +10,8 @@ in order (docs/parsing.md lists examples of each):
    before it (the opening tag was in the prompt).
 3. If ``<CONCLUSION>`` tags remain (LLaVA-CoT), only the last conclusion's text is read.
 4. The whole remaining text is one number, optionally wrapped in Markdown, quotes or brackets (``4``, ``**4**``,
-   ``(3)``, ``4.``, ``3,5`` = 3.5): that number.
+   ``(3)``, ``4.``, ``3,5`` = 3.5), optionally followed by one parenthetical remark of up to 80 characters on the
+   same line (``4 (quite similar)``): that number.
 5. Otherwise the LAST explicit answer in the text, where an explicit answer is
    ``N/5``, ``N out of 5``, ``N of 5``, or a label (``score``, ``rating``, ``rate``, ``rated``, ``answer``,
    ``similarity``, ``conclusion``, ``give``/``gave``, whole words) followed within 25 characters, without another
@@ -61,7 +62,8 @@ _EXPLICIT = re.compile(
     + _NUM + r"(?!\d|[.,]\d)" + _END + r")",
     re.IGNORECASE | re.MULTILINE,
 )
-_BARE = re.compile(r"[\s*_`'\"(\[{:#>]*(-?\d{1,9}(?:[.,]\d{1,9})?)[\s*_`'\")\]}.!]*")
+_BARE = re.compile(r"[\s*_`'\"(\[{:#>]*(-?\d{1,9}(?:[.,]\d{1,9})?)[\s*_`'\")\]}.!]*"
+                   r"(?:\([^()\n]{0,80}\)[\s*_`'\"\]}.!]*)?")
 
 
 def _to_float(token: str) -> float:
