@@ -473,3 +473,20 @@ def test_check_videos_names_a_rankings_variable_pointing_nowhere(tmp_path, monke
     data = _data(tmp_path)
     monkeypatch.setenv("CONVIS_RANKINGS", str(tmp_path / "nowhere.json"))
     assert check_videos(data) == [f"$CONVIS_RANKINGS points at {tmp_path / 'nowhere.json'}, which is not a file"]
+
+
+def test_base_name_search_does_not_leave_the_data_folder_through_a_symlinked_folder(tmp_path, monkeypatch):
+    data = _data(tmp_path, [_row("v01.mp4", "v02.mp4")])
+    elsewhere = tmp_path / "elsewhere"
+    (data / "videos").rename(elsewhere)
+    (data / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (data / "root").symlink_to("/", target_is_directory=True)  # would walk the whole machine
+    monkeypatch.delenv(OUTSIDE_ENV, raising=False)
+    assert len(walk_files(data)) < 50
+    with pytest.raises(FileNotFoundError, match="v01.mp4"):
+        load_documents("location", data)
+    (data / "root").unlink()
+    monkeypatch.setenv(OUTSIDE_ENV, "1")  # the user allows it explicitly
+    assert os.path.samefile(load_documents("location", data)[0]["video1_path"], elsewhere / "v01.mp4")
+    # a data folder that is itself a symlink is inside itself
+    assert len(walk_files(data / "linked", allow_outside=False)) == len(list(elsewhere.iterdir()))

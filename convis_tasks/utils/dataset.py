@@ -87,9 +87,14 @@ def outside_paths_allowed() -> bool:
     return os.environ.get(OUTSIDE_ENV, "").strip() == "1"
 
 
-def walk_files(root: Path) -> list[str]:
-    """Every file under ``root``, sorted; symlinked folders are followed once each (by real path), so a
-    symlink loop ends the walk instead of hanging it."""
+def walk_files(root: Path, allow_outside: bool | None = None) -> list[str]:
+    """Every file under ``root``, sorted, without hanging: each real folder is visited once (a symlink loop ends
+    the walk), and a symlinked folder whose real path lies outside ``root`` is not entered (a link to ``/`` would
+    walk the whole machine and offer files from outside the data folder) unless ``allow_outside`` (default:
+    ``$CONVIS_ALLOW_OUTSIDE_PATHS=1``). Symlinked *files* are listed (the Hugging Face cache is made of them)."""
+    if allow_outside is None:
+        allow_outside = outside_paths_allowed()
+    top = os.path.realpath(root)
     found = []
     visited = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -98,7 +103,13 @@ def walk_files(root: Path) -> list[str]:
             dirs[:] = []
             continue
         visited.add(real)
-        dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(folder, d)) not in visited)
+        keep = []
+        for name in sorted(dirs):
+            target = os.path.realpath(os.path.join(folder, name))
+            inside = target == top or target.startswith(top.rstrip(os.sep) + os.sep)
+            if target not in visited and (inside or allow_outside):
+                keep.append(name)
+        dirs[:] = keep
         found += [os.path.join(folder, f) for f in files if os.path.isfile(os.path.join(folder, f))]
     return sorted(found)
 
@@ -109,8 +120,9 @@ class VideoLocator:
     Tries ``data_dir/<path>`` first, then the one file with the same base name under ``data_dir`` (the released
     files use different prefixes: ``videos/``, ``videos_trimmed/<domain>/``). A path that is absolute or whose
     ``..`` leads out of ``data_dir`` is refused unless ``$CONVIS_ALLOW_OUTSIDE_PATHS=1`` (checked on the path as
-    written, so the Hugging Face cache's symlinked files still count as inside). Two different files with the
-    searched base name are an error listing both.
+    written, so the Hugging Face cache's symlinked files still count as inside); the base-name search does not
+    enter symlinked folders that lead outside either (:func:`walk_files`). Two different files with the searched
+    base name are an error listing both.
     """
 
     def __init__(self, data_dir: Path):
