@@ -37,7 +37,8 @@ def _raw(uid, pair, values):
 # --- ground truth ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rows, message", [
-    ([_row("a.mp4", "b.mp4"), _row("b.mp4", "a.mp4")], "line 2: pair b.mp4 / a.mp4 mirrors pair a.mp4 / b.mp4 of line 1"),
+    ([_row("a.mp4", "b.mp4"), _row("b.mp4", "a.mp4")],
+     "line 2: pair b.mp4 / a.mp4 mirrors pair a.mp4 / b.mp4 of line 1"),
     ([_row("a.mp4", "a.mp4")], "line 1: pair a.mp4 / a.mp4 pairs a video with itself"),
     ([{**_row("a.mp4", "b.mp4"), "Location": True}], "line 1: field 'Location' is not a number: True"),
     ([{**_row("a.mp4", "b.mp4"), "Location": "4 "}], "line 1: field 'Location' is not a number"),

@@ -51,7 +51,8 @@ _CONCLUSION_OPEN = re.compile(r"<CONCLUSION>", re.IGNORECASE)
 _CONCLUSION_CLOSE = re.compile(r"</CONCLUSION>", re.IGNORECASE)
 _VIDEO_MENTION = re.compile(r"\b(?:videos?|clips?)[ \t]*#?[ \t]*[12]\b", re.IGNORECASE)
 _SCALE_MENTION = re.compile(
-    r"(?:[(\[][ \t]{0,3})?(?:\b(?:on[ \t]+)?(?:a[ \t]+)?scale[ \t]+(?:of[ \t]+|from[ \t]+)?|\bfrom[ \t]+|\bbetween[ \t]+)?"
+    r"(?:[(\[][ \t]{0,3})?"
+    r"(?:\b(?:on[ \t]+)?(?:a[ \t]+)?scale[ \t]+(?:of[ \t]+|from[ \t]+)?|\bfrom[ \t]+|\bbetween[ \t]+)?"
     r"(?<![\w.,])1[ \t]*(?:-|\u2013|to|and)[ \t]*5(?![\w.,])[ \t]*[)\]]?"
     r"|[(\[][ \t]*out[ \t]+of[ \t]+5[ \t]*[)\]]",
     re.IGNORECASE,
