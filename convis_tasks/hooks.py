@@ -98,14 +98,20 @@ def process_results(doc: dict, results: list[str]) -> dict:
 
 
 def _unique_records(records: list[dict]) -> list[dict]:
-    """Drop exact repeats (a pair logged twice by padded ranks); sort so the order never matters."""
+    """Drop exact repeats (a pair logged twice by padded ranks); sort so the order never matters.
+
+    Pairs are identified as everywhere else, by the videos' base names: two records of one pair with different
+    scores or truths are an error, never a silent choice.
+    """
+    from .utils.annotations import pair_key
+
     seen: dict[tuple, dict] = {}
     for r in records:
-        key = (r["concept"], r["video1"], r["video2"])
-        if key in seen and seen[key]["score"] != r["score"]:
+        key = (str(r["concept"]), *pair_key(r["video1"], r["video2"]))
+        if key in seen and (seen[key]["score"], seen[key]["gt"]) != (r["score"], r["gt"]):
             raise ValueError(f"pair {r['video1']} / {r['video2']} was scored twice with different answers")
         seen[key] = r
-    return [seen[k] for k in sorted(seen, key=lambda k: (str(k[0]), k[1], k[2]))]
+    return [seen[k] for k in sorted(seen)]
 
 
 def _correlation(records: list[dict], concept: str | None = None):
@@ -200,7 +206,10 @@ def _retrieval_result(records: list[dict]):
             raise ValueError(f"anchor {r['anchor']} candidate {r['candidate']} was scored twice with different "
                              "answers")
         known[r["candidate"]] = r["score"]
-        human.setdefault(r["anchor"], {})[r["candidate"]] = r["human_rank"]
+        ranks = human.setdefault(r["anchor"], {})
+        if r["candidate"] in ranks and ranks[r["candidate"]] != r["human_rank"]:
+            raise ValueError(f"anchor {r['anchor']} candidate {r['candidate']} carries two human ranks")
+        ranks[r["candidate"]] = r["human_rank"]
     return evaluate_retrieval(human, scores).to_dict()
 
 

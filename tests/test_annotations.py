@@ -97,3 +97,10 @@ def test_pair_ids_and_concept_spellings():
     assert parse_concepts("Location,Main_Objects") == ["location", "main_objects"]
     with pytest.raises(ValueError, match="unknown concept 'colour'"):
         canonical_concept("colour")
+
+
+def test_concept_selection_refuses_repeats_and_emptiness():
+    with pytest.raises(ValueError, match="location is selected twice"):
+        parse_concepts("Location,location")
+    with pytest.raises(ValueError, match="no concept selected"):
+        parse_concepts(" , ")

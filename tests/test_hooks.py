@@ -114,3 +114,43 @@ def test_global_records_correlate_with_each_concept():
     out = hooks.process_results(doc, ["4"])
     assert {"spearman_location", "kendall_order_of_actions", "n", "unparsed"} <= set(out)
     assert out["n"]["concept"] is None and out["n"]["score"] == 4.0
+
+
+def _many_docs(n=240):
+    rng = random.Random(7)
+    shapes = ["{}", "Score: {}", "I'd rate it {} out of 5.", "<think>maybe 1</think>{}", "garbage", "{}/5",
+              "1. The man", "**{}**"]
+    docs, answers = [], []
+    for i in range(n):
+        docs.append({"video1": f"v/{i}a.mp4", "video2": f"v/{i}b.mp4", "concept": "location",
+                     "gt": {"location": rng.choice([1.0, 1.5, 2.25, 3.0, 3.75, 4.5, 5.0])}})
+        answers.append(rng.choice(shapes).format(rng.choice(["1", "2", "3", "3.5", "4", "5", "7"])))
+    return docs, answers
+
+
+def test_hooks_give_identical_results_with_1_and_4_threads_of_the_harness():
+    """lmms-eval 0.7.3 runs process_results in 4 threads by default (--process_docs_parallel): same records,
+    same metrics, with its own thread map."""
+    from lmms_eval.evaluator import _thread_map_ordered
+
+    docs, answers = _many_docs()
+    items = list(zip(docs, answers))
+    runs = [_thread_map_ordered(lambda item: hooks.process_results(item[0], [item[1]]), items, workers)
+            for workers in (1, 4, 4)]
+    assert runs[0] == runs[1] == runs[2]
+    metrics = []
+    for outputs in runs:
+        by_metric = {m: [o[m] for o in outputs] for m in outputs[0]}
+        metrics.append({m: getattr(hooks, f"aggregate_{m}")(recs) for m, recs in by_metric.items()})
+    assert metrics[0] == metrics[1] == metrics[2]
+    assert metrics[0]["n"] == len(docs) and metrics[0]["unparsed"] > 0
+
+
+def test_process_docs_is_repeatable_and_thread_safe(monkeypatch):
+    """The harness retries a failing process_docs: a second call (also concurrent ones) gives the same documents."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: hooks.docs_location(None).to_list(), range(4)))
+    assert all(r == results[0] for r in results) and len(results[0]) == len(DEMO_PAIRS)

@@ -4,7 +4,8 @@ import warnings
 
 import pytest
 
-from convis_tasks.utils.metrics import ConstantInputWarning, correlate, score_pairs
+from convis_tasks.utils.metrics import (MIN_PAIRS, ConstantInputWarning, EmptyEvaluationError, SmallSampleWarning,
+                                        correlate, score_pairs)
 
 
 def test_perfect_and_reversed_agreement():
@@ -69,5 +70,36 @@ def test_nan_in_predictions_counts_as_unparsed():
     keys = _pairs(3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.simplefilter("ignore", SmallSampleWarning)
         r = score_pairs(dict(zip(keys, [1.0, float("nan"), 5.0])), dict(zip(keys, [1.0, 2.0, 4.0])))
     assert r.unparsed == 1 and r.spearman == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("preds, truth, why", [
+    ({}, {("a.mp4", "b.mp4"): 3.0}, "no predictions"),
+    ({("a.mp4", "b.mp4"): 3.0}, {}, "no ground truth"),
+    ({("x.mp4", "y.mp4"): 3.0}, {("a.mp4", "b.mp4"): 3.0}, "share none"),
+    ({("b.mp4", "a.mp4"): 3.0}, {("a.mp4", "b.mp4"): 3.0}, "share none"),  # order matters: named in the message
+])
+def test_nothing_to_correlate_is_an_error_not_a_null(preds, truth, why):
+    with pytest.raises(EmptyEvaluationError, match=why):
+        score_pairs(preds, truth)
+    assert issubclass(EmptyEvaluationError, ValueError)
+
+
+def test_all_unparsed_under_drop_is_an_error():
+    keys = _pairs(3)
+    with pytest.raises(EmptyEvaluationError, match="unparsed"):
+        score_pairs(dict.fromkeys(keys), dict(zip(keys, [1.0, 2.0, 3.0])), "drop")
+
+
+def test_fewer_than_min_pairs_warns_and_min_pairs_does_not():
+    keys = _pairs(MIN_PAIRS)
+    truth = {k: float(i % 5 + 1) for i, k in enumerate(keys)}
+    preds = {k: float((i * 3) % 5 + 1) for i, k in enumerate(keys)}
+    with pytest.warns(SmallSampleWarning, match=f"only {MIN_PAIRS - 1} pairs"):
+        small = score_pairs({k: preds[k] for k in keys[1:]}, truth)
+    assert small.n == MIN_PAIRS - 1 and math.isfinite(small.spearman)  # still reported, never hidden
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert score_pairs(preds, truth).n == MIN_PAIRS

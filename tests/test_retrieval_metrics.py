@@ -177,12 +177,13 @@ def test_anchor_missing_a_candidate_is_excluded_or_strict_raises():
         evaluate_retrieval(human, scores, strict=True)
 
 
-def test_no_evaluated_anchor_gives_nan_not_a_crash():
-    result = evaluate_retrieval({"v": FOUR}, {})
-    assert result.anchors == 0 and result.excluded == ["v"]
-    d = result.to_dict()
-    assert all(math.isnan(d[k]) for k in ("r@1", "p@1", "f1@1", "kendall", "ndcg"))
-    assert all(math.isnan(v) for v in d["random"].values())
+def test_no_evaluated_anchor_is_an_error_naming_the_excluded_ones_never_a_null_result():
+    from convis_tasks.utils.metrics import EmptyEvaluationError
+
+    with pytest.raises(EmptyEvaluationError, match=r"no anchor.*'v'"):
+        evaluate_retrieval({"v": FOUR}, {})
+    with pytest.raises(EmptyEvaluationError, match="no human rankings"):
+        evaluate_retrieval({}, {"v": {"a": 1.0, "b": 2.0}})
 
 
 def test_random_choice_expectation():
@@ -229,3 +230,18 @@ def test_larger_m_is_supported():
     m = anchor_metrics(human, {"a": 6, "b": 5, "c": 4, "d": 3, "e": 1, "f": 2})
     assert (m.r1, m.p1, m.f1) == (1, 1, 1) and (m.r1_bottom, m.p1_bottom, m.f1_bottom) == (0, 0, 0)
     assert m.kendall == pytest.approx(13 / 15, abs=1e-12)
+
+
+def test_fewer_than_min_anchors_warn_and_min_anchors_do_not():
+    import warnings
+
+    from convis_tasks.utils.metrics import MIN_ANCHORS, SmallSampleWarning
+
+    human = {f"v{i}": FOUR for i in range(MIN_ANCHORS)}
+    scores = {f"v{i}": {c: float(5 - r) for c, r in FOUR.items()} for i in range(MIN_ANCHORS)}
+    with pytest.warns(SmallSampleWarning, match=f"only {MIN_ANCHORS - 1} anchors"):
+        few = evaluate_retrieval(dict(list(human.items())[1:]), scores)
+    assert few.anchors == MIN_ANCHORS - 1 and few.r1 == 100.0  # still reported
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate_retrieval(human, scores).anchors == MIN_ANCHORS

@@ -5,6 +5,10 @@
 A run that is interrupted (killed, pre-empted, out of memory) and started again with the same journal folder
 re-uses every answer already given and computes only the rest; the metrics equal those of an uninterrupted run.
 All model arguments but ``inner``, ``journal`` and ``chunk`` go to the inner model.
+
+An answer is reused only when the prompt, the generation settings and the videos (path, size, modification time)
+are those it was computed from; a stale answer is computed again (and counted on stderr), a corrupt journal line
+is an error naming it (:mod:`convis_tasks.utils.journal`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 
 from lmms_eval.api.model import lmms
 
-from ..utils.journal import AnswerJournal, request_key
+from ..utils.journal import AnswerJournal, input_identity, request_key
 
 _FORWARDED = {"task_dict", "_rank", "_world_size", "accelerator"}
 
@@ -43,23 +47,29 @@ class ResumableModel(lmms):
     def device(self):
         return getattr(self.inner, "device", "cpu")
 
-    def _key(self, request) -> str:
+    def _key(self, request) -> tuple[str, str]:
+        """(request key, input identity) of one request."""
         context, gen_kwargs, _, doc_id, task, split = request.args
         doc = self.task_dict[task][split][doc_id]
-        return request_key(task, split, doc_id, str(doc.get("pair_id", "")), context, gen_kwargs)
+        videos = [doc.get("video1_path"), doc.get("video2_path")]
+        return (request_key(task, split, doc_id, str(doc.get("pair_id", ""))),
+                input_identity(context, gen_kwargs, videos))
 
     def generate_until(self, requests) -> list[str]:
         if self._journal is None:
             self._journal = AnswerJournal(self._journal_dir, self._model_id, rank=self.rank)
         keys = [self._key(r) for r in requests]
-        answers = [self._journal.get(k) for k in keys]
+        stale_before = self._journal.stale
+        answers = [self._journal.get(k, inputs) for k, inputs in keys]
         todo = [i for i, a in enumerate(answers) if a is None]
+        stale = self._journal.stale - stale_before
         print(f"convis_resumable (rank {self.rank}): {len(requests) - len(todo)} answers from {self._journal_dir}, "
-              f"{len(todo)} to compute", file=sys.stderr, flush=True)
+              f"{len(todo)} to compute" + (f" ({stale} stale: their videos, prompt or settings changed)"
+                                           if stale else ""), file=sys.stderr, flush=True)
         for start in range(0, len(todo), self.chunk):
             batch = todo[start:start + self.chunk]
             for i, answer in zip(batch, self.inner.generate_until([requests[j] for j in batch])):
-                self._journal.put(keys[i], answer)
+                self._journal.put(keys[i][0], answer, keys[i][1])
                 answers[i] = answer
         return answers
 

@@ -6,18 +6,32 @@
 * ``vicos.user_inputs.json``: the raw ratings, one record per (annotator, pair); means are computed here.
 
 Pairs are identified by the two video base names, in order (path prefixes differ between files).
+
+Every file is read strictly (docs/faults.md): duplicate JSON keys, non-finite numbers, booleans, scores outside
+1-5, self-pairs (a video paired with itself), a pair given twice (also mirrored, ``A-B`` and ``B-A``) and an
+annotator rating one pair twice with different values are errors naming file, line or entry, and field.
+Tolerances the release needs, and only those:
+
+* a rating may be written as a string holding a plain decimal numeral (``"4"``, ``"3.75"``): the raw release
+  stores every rating that way. ``" 4"``, ``"4e0"``, ``"nan"`` or ``"four"`` are still errors.
+* an annotator who submitted the same ratings of one pair twice (the raw release has three such double
+  submissions, milliseconds apart) is kept as the release kept it: both records count in the mean, so that the
+  released means are reproduced bit for bit, and one cell of the agreement matrix holds the shared value. Both
+  readings are independent of record order; two *different* ratings of one pair by one annotator are an error.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .concepts import CONCEPTS, CONCEPT_KEYS
+from .jsonio import is_number, strict_loads
+from .metrics import EmptyEvaluationError
 
 PairKey = tuple[str, str]
 
@@ -26,20 +40,32 @@ class AnnotationError(ValueError):
     """A ground-truth file is unreadable or malformed; the message names the file, the row and the field."""
 
 
+class EmptyGroundTruthError(AnnotationError, EmptyEvaluationError):
+    """A ground-truth file holds no pair at all (an empty list, or a JSON Lines file without rows)."""
+
+
 def pair_key(video1: str, video2: str) -> PairKey:
     """The identity of a pair: both video base names, in order."""
     return (os.path.basename(str(video1)), os.path.basename(str(video2)))
 
 
+_EXT_DASH = re.compile(r"(\.(?:mp4|webm|mkv|avi|mov))-(?=.)", re.IGNORECASE)
+_NUMERAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def split_pair_id(pair_id: str) -> PairKey:
     """Split the raw file's ``"<video1>-<video2>"`` id (video names end in an extension, e.g. ``.mp4``)."""
-    for ext in (".mp4-", ".webm-", ".mkv-", ".avi-", ".mov-"):
-        if ext in pair_id:
-            left, right = pair_id.split(ext, 1)
-            return (left + ext[:-1], right)
+    splits = [(m.start() + len(m.group(1)), m.end()) for m in _EXT_DASH.finditer(pair_id)]
+    if len(splits) > 1:
+        raise AnnotationError(f"video_pair_id {pair_id!r} is ambiguous: it splits into two video names in "
+                              f"{len(splits)} ways")
+    if splits:
+        cut, rest = splits[0]
+        return (pair_id[:cut], pair_id[rest:])
     if pair_id.count("-") == 1:
         left, right = pair_id.split("-")
-        return (left, right)
+        if left and right:
+            return (left, right)
     raise AnnotationError(f"cannot split video_pair_id {pair_id!r} into two video names")
 
 
@@ -83,17 +109,23 @@ class GroundTruth:
         return len(self.pairs)
 
 
-def _check_score(value: object, where: str, field_name: str) -> float:
-    try:
+def check_rating(value: object, where: str, field_name: str, integer: bool = False) -> float:
+    """One rating on the 1-5 scale: a JSON number or a string holding a plain decimal numeral (the raw release's
+    tolerance); never a bool, NaN or infinity; ``integer=True`` also refuses fractions (raw annotator ratings)."""
+    if isinstance(value, str) and _NUMERAL.fullmatch(value):
+        score = float(value)
+    elif is_number(value):
         score = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise AnnotationError(f"{where}: field {field_name!r} is not a number: {value!r}") from None
-    if math.isnan(score) or not 1.0 <= score <= 5.0:
+    else:
+        raise AnnotationError(f"{where}: field {field_name!r} is not a number: {value!r}")
+    if not math.isfinite(score) or not 1.0 <= score <= 5.0:
         raise AnnotationError(f"{where}: field {field_name!r} = {value!r} is outside the rating scale 1-5")
+    if integer and score != int(score):
+        raise AnnotationError(f"{where}: field {field_name!r} = {value!r} is not a whole rating 1-5")
     return score
 
 
-def _concept_scores(row: dict, where: str, key_attr: str = "gt_key") -> dict[str, float]:
+def _concept_scores(row: object, where: str, key_attr: str = "gt_key", integer: bool = False) -> dict[str, float]:
     if not isinstance(row, dict):
         raise AnnotationError(f"{where}: expected an object with the concept scores, got {type(row).__name__}")
     scores = {}
@@ -101,16 +133,27 @@ def _concept_scores(row: dict, where: str, key_attr: str = "gt_key") -> dict[str
         name = getattr(concept, key_attr)
         if name not in row:
             raise AnnotationError(f"{where}: missing concept score {name!r}")
-        scores[concept.key] = _check_score(row[name], where, name)
+        scores[concept.key] = check_rating(row[name], where, name, integer)
     return scores
 
 
+def check_pair(key: PairKey, where: str, seen: dict[PairKey, str], source: str,
+               error: type[ValueError] = AnnotationError) -> None:
+    """Refuse a self-pair, a repeated pair and a mirrored pair (``B-A`` after ``A-B``); record ``key`` in ``seen``."""
+    if key[0] == key[1]:
+        raise error(f"{where}: pair {key[0]} / {key[1]} pairs a video with itself (videos are identified by "
+                    "base name)")
+    if key in seen:
+        raise error(f"{where}: duplicate pair {key[0]} / {key[1]} ({source} repeats {seen[key]})")
+    mirrored = (key[1], key[0])
+    if mirrored in seen:
+        raise error(f"{where}: pair {key[0]} / {key[1]} mirrors pair {key[1]} / {key[0]} of {seen[mirrored]}; "
+                    "a pair is given once, in one order")
+    seen[key] = source
+
+
 def _add_unique(pairs: list[PairRecord], seen: dict[PairKey, str], record: PairRecord, path: str) -> None:
-    if record.key in seen:
-        raise AnnotationError(
-            f"{path}: duplicate pair {record.key[0]} / {record.key[1]} ({record.source} repeats {seen[record.key]})"
-        )
-    seen[record.key] = record.source
+    check_pair(record.key, f"{path}, {record.source}", seen, record.source)
     pairs.append(record)
 
 
@@ -124,20 +167,23 @@ def _require_videos(row: dict, where: str) -> tuple[str, str]:
 def _from_jsonl(path: str) -> GroundTruth:
     pairs: list[PairRecord] = []
     seen: dict[PairKey, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnnotationError(f"{where}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise AnnotationError(f"{where}: expected a JSON object")
-            v1, v2 = _require_videos(row, where)
-            scores = _concept_scores(row.get("conditioned_similarity", row), where)
-            _add_unique(pairs, seen, PairRecord(v1, v2, scores, source=f"line {lineno}"), path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")  # not splitlines(): U+2028 in a string is no line end
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"{path}: cannot read annotation file ({exc})") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {lineno}"
+        row = strict_loads(line, where, AnnotationError)
+        if not isinstance(row, dict):
+            raise AnnotationError(f"{where}: expected a JSON object")
+        v1, v2 = _require_videos(row, where)
+        scores = _concept_scores(row.get("conditioned_similarity", row), where)
+        _add_unique(pairs, seen, PairRecord(v1, v2, scores, source=f"line {lineno}"), path)
+    if not pairs:
+        raise EmptyGroundTruthError(f"{path}: holds no pairs")
     return GroundTruth(path=path, pairs=pairs)
 
 
@@ -157,13 +203,30 @@ def _from_mean_list(path: str, data: list) -> GroundTruth:
 def _from_raw(path: str, data: list) -> GroundTruth:
     ratings: list[Rating] = []
     per_pair: dict[PairKey, dict[str, list[float]]] = {}
+    pair_seen: dict[PairKey, str] = {}
+    given: dict[tuple[str, PairKey], tuple[int, dict[str, float]]] = {}
     for index, row in enumerate(data):
         where = f"{path}, entry {index}"
-        if not isinstance(row, dict) or "video_pair_id" not in row:
-            raise AnnotationError(f"{where}: missing field 'video_pair_id'")
-        key = split_pair_id(str(row["video_pair_id"]))
-        scores = _concept_scores(row.get("user_inputs"), f"{where} (pair {row['video_pair_id']})", "raw_key")
-        annotator = str(row.get("user_id", f"anonymous-{index}"))
+        if not isinstance(row, dict) or not isinstance(row.get("video_pair_id"), str):
+            raise AnnotationError(f"{where}: missing field 'video_pair_id' (a string)")
+        if not isinstance(row.get("user_id"), str) or not row["user_id"]:
+            raise AnnotationError(f"{where}: missing field 'user_id' (the annotator, a non-empty string)")
+        try:
+            key = split_pair_id(row["video_pair_id"])
+        except AnnotationError as exc:
+            raise AnnotationError(f"{where}: {exc}") from None
+        where = f"{where} (pair {row['video_pair_id']})"
+        if key not in per_pair:
+            check_pair(key, where, pair_seen, f"entry {index}")
+        scores = _concept_scores(row.get("user_inputs"), where, "raw_key", integer=True)
+        annotator = row["user_id"]
+        if (annotator, key) in given:
+            first, before = given[(annotator, key)]
+            if before != scores:
+                raise AnnotationError(f"{where}: annotator {annotator} rated this pair twice with different "
+                                      f"ratings (entry {first}: {before}; entry {index}: {scores})")
+        else:
+            given[(annotator, key)] = (index, scores)
         bucket = per_pair.setdefault(key, {k: [] for k in CONCEPT_KEYS})
         for concept, value in scores.items():
             bucket[concept].append(value)
@@ -195,13 +258,15 @@ def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"{path}: cannot read annotation file ({exc})") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if text.lstrip().startswith("{"):  # JSON Lines under another extension
+        data = strict_loads(text, path, AnnotationError)
+    except AnnotationError:
+        if text.lstrip().startswith("{") and "\n" in text.strip():  # JSON Lines under another extension
             return _from_jsonl(path)
-        raise AnnotationError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, list) or not data:
-        raise AnnotationError(f"{path}: expected a non-empty JSON list of pairs or ratings")
+        raise
+    if not isinstance(data, list):
+        raise AnnotationError(f"{path}: expected a JSON list of pairs or ratings")
+    if not data:
+        raise EmptyGroundTruthError(f"{path}: holds no pairs (an empty list)")
     if isinstance(data[0], dict) and "video_pair_id" in data[0]:
         return _from_raw(path, data)
     return _from_mean_list(path, data)
@@ -223,7 +288,11 @@ def ratings_matrix(ratings: list[Rating], concept: str) -> tuple[np.ndarray, lis
     cells: dict[tuple[str, PairKey], float] = {}
     for r in ratings:
         if r.concept == concept:
-            cells[(r.annotator, r.pair)] = r.value
+            cell = (r.annotator, r.pair)
+            if cell in cells and cells[cell] != r.value:
+                raise AnnotationError(f"annotator {r.annotator} rated pair {r.pair[0]} / {r.pair[1]} twice on "
+                                      f"{concept} with different values ({cells[cell]:g} and {r.value:g})")
+            cells[cell] = r.value
     annotators = sorted({a for a, _ in cells})
     pairs = sorted({p for _, p in cells})
     a_index = {a: i for i, a in enumerate(annotators)}

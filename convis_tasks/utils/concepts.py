@@ -68,7 +68,20 @@ def get_concept(name: str) -> Concept:
 
 
 def parse_concepts(spec: str | None) -> list[str]:
-    """Parse a CLI concept selection: ``all``/None, or a comma-separated list of names."""
+    """Parse a CLI concept selection: ``all``/None, or a comma-separated list of names.
+
+    Raises ``ValueError`` for an unknown name, a concept named twice (in any spellings) or an empty selection.
+    """
     if spec is None or spec.strip().lower() == "all":
         return list(CONCEPT_KEYS)
-    return [canonical_concept(part) for part in spec.split(",") if part.strip()]
+    keys: list[str] = []
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        key = canonical_concept(part.strip())
+        if key in keys:
+            raise ValueError(f"concept {key} is selected twice in {spec!r}")
+        keys.append(key)
+    if not keys:
+        raise ValueError(f"no concept selected in {spec!r}; expected 'all' or names among {', '.join(CONCEPT_KEYS)}")
+    return keys

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 
@@ -58,34 +57,119 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     )
 
 
+OUTSIDE_ENV = "CONVIS_ALLOW_OUTSIDE_PATHS"
+_videos_required = True
+
+
+class VideoPathError(ValueError):
+    """A video path in an annotation file escapes the data folder (absolute, or ``..`` leading out of it), or a
+    base name matches several files; the message names the pair, the path and the candidates."""
+
+
+def set_videos_required(required: bool) -> None:
+    """Whether every video must exist (default ``True``: a missing video is an error naming pair and path).
+
+    A model that reads no video (a caption-only judge) sets ``False`` in its ``__init__``, before the tasks build
+    their documents; missing videos then get ``None`` in ``video1_path``/``video2_path``. Escaping and ambiguous
+    paths stay errors either way.
+    """
+    global _videos_required
+    _videos_required = bool(required)
+
+
+def videos_required() -> bool:
+    """The current :func:`set_videos_required` setting."""
+    return _videos_required
+
+
+def outside_paths_allowed() -> bool:
+    """``$CONVIS_ALLOW_OUTSIDE_PATHS=1``: the user allows video paths outside the data folder."""
+    return os.environ.get(OUTSIDE_ENV, "").strip() == "1"
+
+
+def walk_files(root: Path, allow_outside: bool | None = None) -> list[str]:
+    """Every file under ``root``, sorted, without hanging: each real folder is visited once (a symlink loop ends
+    the walk), and a symlinked folder whose real path lies outside ``root`` is not entered (a link to ``/`` would
+    walk the whole machine and offer files from outside the data folder) unless ``allow_outside`` (default:
+    ``$CONVIS_ALLOW_OUTSIDE_PATHS=1``). Symlinked *files* are listed (the Hugging Face cache is made of them)."""
+    if allow_outside is None:
+        allow_outside = outside_paths_allowed()
+    top = os.path.realpath(root)
+    found = []
+    visited = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
+        keep = []
+        for name in sorted(dirs):
+            target = os.path.realpath(os.path.join(folder, name))
+            inside = target == top or target.startswith(top.rstrip(os.sep) + os.sep)
+            if target not in visited and (inside or allow_outside):
+                keep.append(name)
+        dirs[:] = keep
+        found += [os.path.join(folder, f) for f in files if os.path.isfile(os.path.join(folder, f))]
+    return sorted(found)
+
+
 class VideoLocator:
     """Resolve a video path as written in an annotation file to a file under the data folder.
 
-    Tries ``data_dir/<path>`` first, then any file with the same base name under ``data_dir``
-    (the released files use different prefixes: ``videos/``, ``videos_trimmed/<domain>/``).
+    Tries ``data_dir/<path>`` first, then the one file with the same base name under ``data_dir`` (the released
+    files use different prefixes: ``videos/``, ``videos_trimmed/<domain>/``). A path that is absolute or whose
+    ``..`` leads out of ``data_dir`` is refused unless ``$CONVIS_ALLOW_OUTSIDE_PATHS=1`` (checked on the path as
+    written, so the Hugging Face cache's symlinked files still count as inside); the base-name search does not
+    enter symlinked folders that lead outside either (:func:`walk_files`). Two different files with the searched
+    base name are an error listing both.
     """
 
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
-        self._by_name: dict[str, str] | None = None
+        self._by_name: dict[str, list[str]] | None = None
 
-    def _index(self) -> dict[str, str]:
+    def _index(self) -> dict[str, list[str]]:
         if self._by_name is None:
-            self._by_name = {}
-            for path in sorted(glob.glob(str(self.data_dir / "**" / "*"), recursive=True)):
-                if os.path.isfile(path):
-                    self._by_name.setdefault(os.path.basename(path), path)
+            index: dict[str, list[str]] = {}
+            reals: dict[str, set[str]] = {}
+            for path in walk_files(self.data_dir):
+                name = os.path.basename(path)
+                real = os.path.realpath(path)
+                if real not in reals.setdefault(name, set()):  # one file reached by two paths is one file
+                    reals[name].add(real)
+                    index.setdefault(name, []).append(path)
+            self._by_name = index
         return self._by_name
 
-    def locate(self, video: str, pair: str) -> str:
+    def _check_contained(self, video: str, pair: str) -> None:
+        if outside_paths_allowed():
+            return
+        if os.path.isabs(video) or os.path.splitdrive(video)[0]:
+            raise VideoPathError(f"pair {pair}: video path {video!r} is absolute; paths are relative to the data "
+                                 f"folder {self.data_dir} (set {OUTSIDE_ENV}=1 to allow paths outside it)")
+        if os.path.normpath(video).split(os.sep)[0] == os.pardir or os.path.normpath(video) == os.pardir:
+            raise VideoPathError(f"pair {pair}: video path {video!r} leads out of the data folder {self.data_dir} "
+                                 f"(set {OUTSIDE_ENV}=1 to allow paths outside it)")
+
+    def locate(self, video: str, pair: str) -> str | None:
+        """The file of ``video``; ``None`` only when it is missing and videos are not required."""
+        if not isinstance(video, str) or not video:
+            raise VideoPathError(f"pair {pair}: video path {video!r} is not a file name")
+        self._check_contained(video, pair)
         direct = self.data_dir / video
         if direct.is_file():
             return str(direct)
-        found = self._index().get(os.path.basename(video))
-        if found is None:
+        found = self._index().get(os.path.basename(video), [])
+        if len(found) > 1:
+            raise VideoPathError(f"pair {pair}: video {video!r} is ambiguous: {len(found)} files under "
+                                 f"{self.data_dir} are named {os.path.basename(video)}: " + ", ".join(found))
+        if not found:
+            if not _videos_required:
+                return None
             raise FileNotFoundError(f"pair {pair}: video {video!r} not found (looked for {direct} and for "
                                     f"{os.path.basename(video)} anywhere under {self.data_dir})")
-        return found
+        return found[0]
 
 
 def build_documents(truth: GroundTruth, data_dir: Path, concept: str | None) -> list[dict]:
@@ -112,6 +196,40 @@ def build_documents(truth: GroundTruth, data_dir: Path, concept: str | None) -> 
             "gt": {k: record.scores[k] for k in keys},
         })
     return docs
+
+
+def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Every problem with the videos of a data folder, without building datasets (for a preflight check).
+
+    Reads ``ConVIS.jsonl`` (and the retrieval rankings when present: ``$CONVIS_RANKINGS`` or ``ranked.json``) and
+    returns one line per missing, ambiguous or escaping video (per path as written), naming the pair and the path,
+    plus a line when ``$CONVIS_RANKINGS`` names no file; an empty list means every video is in place.
+    Unreadable or malformed annotation files raise as the loaders do (``AnnotationError``, ``DataNotFoundError``).
+    """
+    root = resolve_data_dir(data_dir)
+    locator = VideoLocator(root)
+    wanted: dict[str, str] = {}  # video as written -> first pair that names it
+    for record in load_ground_truth(root / PAIR_FILE).pairs:
+        for video in (record.video1, record.video2):
+            wanted.setdefault(video, f"{record.key[0]} / {record.key[1]}")
+    problems = []
+    rankings_path = os.environ.get(RANKINGS_ENV) or root / RANKING_FILE
+    if os.environ.get(RANKINGS_ENV) and not Path(rankings_path).is_file():
+        problems.append(f"${RANKINGS_ENV} points at {rankings_path}, which is not a file")
+    if Path(rankings_path).is_file():
+        from .rankings import load_rankings
+
+        for concept, by_anchor in load_rankings(rankings_path).items():
+            for anchor, ranks in by_anchor.items():
+                for video in (anchor, *ranks):
+                    wanted.setdefault(video, f"{anchor} (retrieval, {concept})")
+    for video, pair in wanted.items():
+        try:
+            if locator.locate(video, pair) is None:
+                problems.append(f"pair {pair}: video {video!r} not found under {root}")
+        except (FileNotFoundError, VideoPathError) as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def load_documents(concept: str | None, data_dir: str | os.PathLike | None = None) -> list[dict]:

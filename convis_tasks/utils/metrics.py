@@ -15,8 +15,29 @@ from .parsing import NEUTRAL_SCORE
 UNPARSED_POLICIES = ("neutral", "drop")
 
 
+# Fewer pairs than this and a correlation is reported with a SmallSampleWarning. Why 20: with n pairs the 95%
+# interval of Spearman's rho around 0 is tanh(1.96 * 1.03 / sqrt(n - 3)) wide on each side (Fisher z with the
+# Fieller-Hartley-Pearson standard error); at n = 20 that is +-0.45, i.e. +-45 points x100, already wider than
+# the spread of every model in the paper's tables (rho x100 from -5 to 59 over 610 pairs, where it is +-0.08).
+# Below 20 a reported rho says nothing about a model; it is still printed, never hidden, but marked.
+MIN_PAIRS = 20
+# Fewer evaluated anchors than this and a retrieval result carries a SmallSampleWarning: R@1 of one anchor is
+# mostly 0 or 1, so the 95% interval of their mean is up to 1.96 * 0.5 / sqrt(n) wide each side, +-22 points at 20.
+MIN_ANCHORS = 20
+
+
 class ConstantInputWarning(UserWarning):
     """A correlation was asked of a constant vector; the result is NaN (the paper prints '-')."""
+
+
+class SmallSampleWarning(UserWarning):
+    """A correlation (or retrieval mean) was computed over fewer than :data:`MIN_PAIRS` pairs (anchors);
+    the number is reported but is too noisy to compare models. The message names ``n`` and the minimum."""
+
+
+class EmptyEvaluationError(ValueError):
+    """Nothing was evaluated (n = 0): empty ground truth or predictions, predictions sharing no pair with the
+    ground truth, or no retrieval anchor left to score. Never reported as a result (null/NaN)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,9 @@ def score_pairs(
     ``unparsed='neutral'`` scores those as 3.0 (the benchmark protocol); ``'drop'`` leaves them out.
     Pairs present on one side only are left out (``n`` counts the pairs used).
     Pairs are taken in sorted key order so the result never depends on input order.
+
+    Raises :class:`EmptyEvaluationError` when no pair is left to correlate (either side empty, no shared pair, or
+    every shared pair unparsed under ``'drop'``); warns :class:`SmallSampleWarning` when ``n < MIN_PAIRS``.
     """
     if unparsed not in UNPARSED_POLICIES:
         raise ValueError(f"unparsed must be one of {UNPARSED_POLICIES}, got {unparsed!r}")
@@ -76,8 +100,24 @@ def score_pairs(
             if unparsed == "drop":
                 continue
             score = NEUTRAL_SCORE
+        truth = reference[key]
+        for name, value in (("prediction", score), ("reference", truth)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"pair {key[0]} / {key[1]}: {name} {value!r} is not a finite number")
         xs.append(float(score))
-        ys.append(float(reference[key]))
+        ys.append(float(truth))
+    if not xs:
+        if not predictions or not reference:
+            why = "no predictions" if not predictions else "no ground truth"
+        elif n_unparsed:
+            why = f"all {n_unparsed} shared pairs are unparsed answers, dropped by unparsed='drop'"
+        else:
+            why = (f"the {len(predictions)} predicted pairs share none with the {len(reference)} ground-truth pairs "
+                   "(are the video names and their order the same?)")
+        raise EmptyEvaluationError(f"nothing to correlate: {why}")
+    if len(xs) < MIN_PAIRS:
+        warnings.warn(f"only {len(xs)} pairs (fewer than {MIN_PAIRS}): the correlation is too noisy to compare "
+                      "models", SmallSampleWarning, stacklevel=2)
     rho, tau = correlate(xs, ys)
     return CorrelationResult(spearman=rho, kendall=tau, n=len(xs), unparsed=n_unparsed)
 

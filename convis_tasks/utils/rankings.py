@@ -8,17 +8,23 @@
   that could not be parsed) or this plugin's lmms-eval ``--log_samples`` output.
 
 Videos are identified by base name.
+
+Read strictly (docs/faults.md): a candidate named twice (a duplicate JSON key, or two paths with one base name),
+an anchor among its own candidates, a rank that is not a whole number >= 1 (booleans, 1.5, 1e999), and a score
+off its file's scale (as for pair predictions: 1-5 with 0.0 = unparsed, or -1..1) are errors naming file, anchor
+and candidate.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 
 from .annotations import AnnotationError
-from .concepts import RETRIEVAL_CONCEPT_KEYS, get_concept
-from .predictions import PredictionError, concept_from_path, iter_log_records
+from .concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, get_concept
+from .jsonio import is_number, strict_load_file
+from .metrics import EmptyEvaluationError
+from .predictions import (EmptyPredictionsError, PredictionError, check_logged_score, concept_from_path,
+                          iter_log_records, release_scale, release_value)
 
 Ranking = dict[str, dict[str, float]]  # anchor -> candidate -> human rank
 
@@ -28,15 +34,33 @@ def _name(video: object) -> str:
 
 
 def _read_json(path: str, error: type[ValueError]) -> object:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise error(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    return strict_load_file(path, error)
+
+
+class EmptyRankingsError(AnnotationError, EmptyEvaluationError):
+    """A rankings or candidate-set file holds no anchor."""
+
+
+def _candidates(anchor: str, names: list, where: str, error: type[ValueError]) -> list[str]:
+    """Base names of ``names``; refuses a non-string, the anchor itself and two candidates with one base name."""
+    out: dict[str, object] = {}
+    for name in names:
+        if not isinstance(name, str) or not _name(name):
+            raise error(f"{where}: candidate {name!r} is not a video name")
+        base = _name(name)
+        if base == anchor:
+            raise error(f"{where}: the anchor {anchor} is listed as its own candidate")
+        if base in out:
+            raise error(f"{where}: candidate {base} is named twice ({out[base]!r} and {name!r})")
+        out[base] = name
+    return list(out)
+
+
+def check_rank(rank: object, where: str) -> float:
+    """A human rank: a whole JSON number >= 1 (``1`` or ``1.0``), never a bool, a fraction or infinity."""
+    if not is_number(rank) or not 1 <= rank < 1e9 or rank != int(rank):
+        raise AnnotationError(f"{where} has rank {rank!r}; ranks are whole numbers >= 1")
+    return float(rank)
 
 
 def load_rankings(path: str | os.PathLike) -> dict[str, Ranking]:
@@ -45,10 +69,12 @@ def load_rankings(path: str | os.PathLike) -> dict[str, Ranking]:
     data = _read_json(path, AnnotationError)
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: expected a JSON list of {{anchor, <Concept>: {{candidate: rank}}}}")
+    if not data:
+        raise EmptyRankingsError(f"{path}: holds no anchors (an empty list)")
     out: dict[str, Ranking] = {c: {} for c in RETRIEVAL_CONCEPT_KEYS}
     for index, entry in enumerate(data):
         where = f"{path}, entry {index}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("anchor"), str):
+        if not isinstance(entry, dict) or not isinstance(entry.get("anchor"), str) or not _name(entry["anchor"]):
             raise AnnotationError(f"{where}: missing field 'anchor'")
         anchor = _name(entry["anchor"])
         for concept in RETRIEVAL_CONCEPT_KEYS:
@@ -58,12 +84,9 @@ def load_rankings(path: str | os.PathLike) -> dict[str, Ranking]:
             ranks = entry[key]
             if not isinstance(ranks, dict) or len(ranks) < 2:
                 raise AnnotationError(f"{where} (anchor {anchor}): field {key!r} must map >= 2 candidates to ranks")
-            checked = {}
-            for candidate, rank in ranks.items():
-                if isinstance(rank, bool) or not isinstance(rank, (int, float)) or not rank >= 1:
-                    raise AnnotationError(f"{where} (anchor {anchor}): {key}.{candidate} has rank {rank!r}; "
-                                          "ranks are numbers >= 1")
-                checked[_name(candidate)] = float(rank)
+            names = _candidates(anchor, list(ranks), f"{where} (anchor {anchor}), field {key!r}", AnnotationError)
+            checked = {name: check_rank(rank, f"{where} (anchor {anchor}): {key}.{candidate}")
+                       for name, (candidate, rank) in zip(names, ranks.items())}
             if anchor in out[concept]:
                 raise AnnotationError(f"{where}: anchor {anchor} is ranked twice for {key}")
             out[concept][anchor] = checked
@@ -76,18 +99,16 @@ def load_candidate_sets(path: str | os.PathLike) -> dict[str, list[str]]:
     data = _read_json(path, AnnotationError)
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected an object anchor -> list of candidates")
-    out = {}
+    if not data:
+        raise EmptyRankingsError(f"{path}: holds no anchors (an empty object)")
+    out: dict[str, list[str]] = {}
     for anchor, candidates in data.items():
         if not isinstance(candidates, list) or len(candidates) < 2:
             raise AnnotationError(f"{path}: anchor {anchor} must list >= 2 candidates")
-        out[_name(anchor)] = [_name(c) for c in candidates]
+        if _name(anchor) in out:
+            raise AnnotationError(f"{path}: anchor {_name(anchor)} is listed twice (under two paths)")
+        out[_name(anchor)] = _candidates(_name(anchor), candidates, f"{path}: anchor {anchor}", AnnotationError)
     return out
-
-
-def _release_score(value: object, where: str) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PredictionError(f"{where}: score {value!r} is not a number")
-    return None if value == 0.0 or math.isnan(value) else float(value)
 
 
 class RetrievalPredictions(dict):
@@ -102,23 +123,43 @@ def load_retrieval_predictions(path: str | os.PathLike) -> RetrievalPredictions:
     out = RetrievalPredictions()
     if os.path.isdir(path) or path.endswith(".jsonl"):
         for where, record in iter_log_records(path, "retrieval"):
-            table = out.setdefault(record["concept"], {}).setdefault(_name(record["anchor"]), {})
-            candidate = _name(record["candidate"])
-            if candidate in table and table[candidate] != record["score"]:
-                raise PredictionError(f"{where}: anchor {record['anchor']} candidate {candidate} logged twice "
+            concept = record.get("concept")
+            if concept is not None and concept not in CONCEPT_KEYS:
+                raise PredictionError(f"{where}: field 'concept' = {concept!r} is not a ConViS concept key")
+            names = []
+            for field_name in ("anchor", "candidate"):
+                if not isinstance(record.get(field_name), str) or not _name(record[field_name]):
+                    raise PredictionError(f"{where}: field {field_name!r} must name a video file")
+                names.append(_name(record[field_name]))
+            anchor, candidate = names
+            if anchor == candidate:
+                raise PredictionError(f"{where}: the anchor {anchor} is scored as its own candidate")
+            score = check_logged_score(record.get("score"), where)
+            table = out.setdefault(concept, {}).setdefault(anchor, {})
+            if candidate in table and table[candidate] != score:
+                raise PredictionError(f"{where}: anchor {anchor} candidate {candidate} logged twice "
                                       "with different scores")
-            table[candidate] = record["score"]
+            table[candidate] = score
         if not out:
-            raise PredictionError(f"{path}: no ConViS retrieval samples found")
+            raise EmptyPredictionsError(f"{path}: no ConViS retrieval samples found")
         return out
     data = _read_json(path, PredictionError)
     if not isinstance(data, dict):
         raise PredictionError(f"{path}: expected an object anchor -> {{candidate: score}}")
-    table = {}
+    if not data:
+        raise EmptyPredictionsError(f"{path}: holds no anchors (an empty object)")
+    values: list[tuple[str, object]] = []
+    names: dict[str, list[str]] = {}
     for anchor, scores in data.items():
-        if not isinstance(scores, dict):
-            raise PredictionError(f"{path}: anchor {anchor}: expected an object candidate -> score")
-        table[_name(anchor)] = {_name(c): _release_score(s, f"{path}: anchor {anchor}, candidate {c}")
-                                for c, s in scores.items()}
+        if not isinstance(scores, dict) or not scores:
+            raise PredictionError(f"{path}: anchor {anchor}: expected a non-empty object candidate -> score")
+        if _name(anchor) in names:
+            raise PredictionError(f"{path}: anchor {_name(anchor)} is listed twice (under two paths)")
+        names[_name(anchor)] = _candidates(_name(anchor), list(scores), f"{path}: anchor {anchor}", PredictionError)
+        values += [(f"{path}: anchor {anchor}, candidate {c}", s) for c, s in scores.items()]
+    scale = release_scale(values, path)
+    table = {}
+    for (anchor, scores), anchor_name in zip(data.items(), names):
+        table[anchor_name] = {c: release_value(s, scale) for c, s in zip(names[anchor_name], scores.values())}
     out[concept_from_path(path)] = table
     return out

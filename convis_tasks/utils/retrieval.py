@@ -19,6 +19,7 @@ from typing import Mapping, Union
 import numpy as np
 from scipy import stats
 
+from .metrics import MIN_ANCHORS, EmptyEvaluationError, SmallSampleWarning
 from .parsing import NEUTRAL_SCORE
 
 Rank = Union[int, float]
@@ -246,7 +247,10 @@ def evaluate_retrieval(
     is listed in ``excluded`` and left out of every mean; with ``strict=True`` it raises
     :class:`RetrievalInputError` naming the anchor and the candidates instead.  Invalid values
     (non-numeric ranks/scores) always raise.  Scored anchors with no human ranks are ignored and
-    counted in ``unknown_anchors``.  With no evaluated anchor every mean is NaN.
+    counted in ``unknown_anchors``.  With no evaluated anchor (no human rankings, or every anchor excluded) it
+    raises :class:`~convis_tasks.utils.metrics.EmptyEvaluationError` naming the excluded anchors: a result of
+    NaNs would look like an evaluation. Fewer than ``MIN_ANCHORS`` evaluated anchors warn
+    :class:`~convis_tasks.utils.metrics.SmallSampleWarning`.
     """
     per_anchor: list[AnchorMetrics] = []
     randoms: list[tuple[float, float, float]] = []
@@ -274,6 +278,15 @@ def evaluate_retrieval(
         except RetrievalInputError as err:
             raise RetrievalInputError(f"anchor {anchor!r}: {err}") from err
 
+    if not per_anchor:
+        if not human_by_anchor:
+            raise EmptyEvaluationError("nothing to evaluate: no human rankings")
+        shown = ", ".join(repr(a) for a in excluded[:5]) + (", ..." if len(excluded) > 5 else "")
+        raise EmptyEvaluationError(f"nothing to evaluate: no anchor has scores for all its candidates "
+                                   f"({len(excluded)} excluded: {shown})")
+    if len(per_anchor) < MIN_ANCHORS:
+        warnings.warn(f"only {len(per_anchor)} anchors (fewer than {MIN_ANCHORS}): the retrieval means are too noisy "
+                      "to compare models", SmallSampleWarning, stacklevel=2)
     taus = [m.kendall for m in per_anchor if not math.isnan(m.kendall)]
     return RetrievalResult(
         r1=_mean([m.r1 for m in per_anchor]),

@@ -1,0 +1,71 @@
+"""One strict JSON reading for every input file: duplicate keys and non-finite numbers are errors.
+
+Python's ``json`` keeps the last of two equal keys (``{"a.mp4": 1, "a.mp4": 3}`` silently becomes ``{"a.mp4": 3}``)
+and reads ``NaN``, ``Infinity`` and ``1e999`` as floats; neither is valid JSON and either can change a number, so
+:func:`strict_loads` refuses both, naming the place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Callable
+
+
+class StrictJSONError(ValueError):
+    """A JSON text that :func:`strict_loads` refuses (duplicate key, non-finite number, or invalid JSON)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise StrictJSONError(f"duplicate key {key!r} in one object")
+        out[key] = value
+    return out
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise StrictJSONError(f"number {token} is not finite")
+    return value
+
+
+def _no_constant(token: str) -> float:
+    raise StrictJSONError(f"{token} is not a JSON number")
+
+
+def strict_loads(text: str, where: str, error: Callable[[str], Exception] = StrictJSONError,
+                 allow_nonfinite: bool = False) -> object:
+    """Parse ``text`` as JSON; raise ``error`` naming ``where`` for invalid JSON, a duplicate key in one object,
+    ``NaN``/``Infinity``, or a number too large to be finite.
+
+    ``allow_nonfinite=True`` reads ``NaN``/``Infinity`` as floats (lmms-eval's sample logs may hold them in fields
+    this package does not read; the fields it reads are checked by their own validators)."""
+    kwargs = {} if allow_nonfinite else {"parse_float": _finite_float, "parse_constant": _no_constant}
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, **kwargs)
+    except StrictJSONError as exc:
+        raise error(f"{where}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply") from None
+
+
+def strict_load_file(path: str, error: Callable[[str], Exception] = StrictJSONError) -> object:
+    """Read and :func:`strict_loads` a UTF-8 JSON file; unreadable files raise ``error`` naming the path."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read ({exc})") from None
+    return strict_loads(text, path, error)
+
+
+def is_number(value: object) -> bool:
+    """A JSON number: int or float, never a bool (``True`` is an int in Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

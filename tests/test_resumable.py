@@ -1,0 +1,79 @@
+"""`--model convis_resumable` with a stand-in inner model: journaled answers are reused only for the very inputs they
+were computed from (issue #11 class 1)."""
+
+import importlib.util
+from types import SimpleNamespace
+
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None, reason="lmms-eval is not installed")
+
+
+class _Counting:
+    """Answers 'Score: <n>' where n counts the answers it computed."""
+
+    calls = 0
+
+    def __init__(self, **kwargs):
+        pass
+
+    def generate_until(self, requests):
+        out = []
+        for _ in requests:
+            type(self).calls += 1
+            out.append(f"Score: {type(self).calls % 5 + 1}")
+        return out
+
+
+def _wrapper(monkeypatch, journal, docs):
+    import lmms_eval.models
+
+    from convis_tasks.model_wrappers.resumable import ResumableModel
+
+    monkeypatch.setattr(lmms_eval.models, "get_model", lambda name, force_simple=False: _Counting)
+    model = ResumableModel(inner="counting", journal=str(journal))
+    model.task_dict.update({"convis_location": {"test": docs}})
+    return model
+
+
+def _requests(docs, prompt="prompt", gen_kwargs=None):
+    return [SimpleNamespace(args=(prompt, gen_kwargs or {"max_new_tokens": 8}, None, i, "convis_location", "test"))
+            for i in range(len(docs))]
+
+
+def test_resume_reuses_answers_and_recomputes_only_what_changed(tmp_path, monkeypatch, capsys):
+    videos = []
+    for i in range(3):
+        video = tmp_path / f"v{i}.mp4"
+        video.write_bytes(bytes([i]) * 100)
+        videos.append(video)
+    docs = [{"pair_id": f"v{i}|v{(i + 1) % 3}", "video1_path": str(videos[i]), "video2_path": str(videos[(i + 1) % 3])}
+            for i in range(3)]
+    _Counting.calls = 0
+    first = _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    assert _Counting.calls == 3
+
+    again = _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    assert again == first and _Counting.calls == 3  # all from the journal
+
+    videos[2].write_bytes(b"\xff" * 100)  # same size, new content and mtime: docs 1 and 2 use this video
+    import os
+
+    os.utime(videos[2], ns=(0, os.stat(videos[2]).st_mtime_ns + 10**9))
+    third = _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    assert _Counting.calls == 5 and third[0] == first[0] and third[1:] != first[1:]
+    assert "2 stale" in capsys.readouterr().err
+
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs, prompt="another prompt"))
+    assert _Counting.calls == 8  # a changed prompt makes every answer stale
+
+
+def test_edited_answer_in_the_journal_stops_the_run_naming_the_line(tmp_path, monkeypatch):
+    from convis_tasks.utils.journal import JournalError
+
+    docs = [{"pair_id": "a|b", "video1_path": None, "video2_path": None}]
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    path = tmp_path / "j" / "answers.rank0.jsonl"
+    path.write_text(path.read_text().replace('"answer": "Score: ', '"answer": "Score: 1'))
+    with pytest.raises(JournalError, match="line 1.*checksum"):
+        _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
