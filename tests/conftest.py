@@ -33,3 +33,20 @@ def llava_dir(tmp_path_factory):
     from tiny_models import build_llava_onevision
 
     return build_llava_onevision(tmp_path_factory.mktemp("tiny_llava_onevision"))
+
+
+@pytest.fixture(scope="session")
+def llava_next(tmp_path_factory):
+    """A tiny random LLaVA-NeXT ``llava_qwen`` checkpoint and the Hugging Face hub cache holding its SigLIP tower
+    under the real id (tests/tiny_models.py): ``(checkpoint folder, hub cache)``. Skips when LLaVA-NeXT's
+    ``llava`` package does not import."""
+    try:
+        import llava.model.language_model.llava_qwen  # noqa: F401
+    except Exception as exc:  # ImportError, or the errors it raises under transformers it does not support
+        pytest.skip(f"LLaVA-NeXT's `llava` package does not import ({type(exc).__name__}: {exc}); install it with "
+                    "pip install --no-deps ../shared/vendor/llava-next-df17966.tar.gz")
+    from tiny_models import build_llava_next_qwen, build_siglip_in_hub_cache
+
+    root = tmp_path_factory.mktemp("llava_next")
+    siglip = build_siglip_in_hub_cache(root / "hub")
+    return build_llava_next_qwen(root / "tiny-llava-qwen", siglip), root / "hub"

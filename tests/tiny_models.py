@@ -144,3 +144,76 @@ def build_llava_onevision(folder: str | Path, *, image_size: int = 64, patch_siz
         num_image_tokens=(image_size // patch_size) ** 2, vision_feature_select_strategy="full",
         vision_aspect_ratio="anyres_max_9", chat_template=template).save_pretrained(folder)
     return folder
+
+
+# --------------------------------------------------------------------------------------------
+# LLaVA-NeXT (the `llava` package behind lmms-eval's llava_onevision and llava_vid)
+# --------------------------------------------------------------------------------------------
+
+SIGLIP_ID = "google/siglip-so400m-patch14-384"  # the id LLaVA-NeXT resolves its SigLIP tower by
+
+
+def build_siglip_in_hub_cache(hub_cache: str | Path, *, hidden_size: int = 32, seed: int = 0) -> Path:
+    """A tiny random SigLIP vision tower saved in a Hugging Face hub cache (``HF_HUB_CACHE`` layout:
+    ``models--google--siglip-so400m-patch14-384/{refs/main, snapshots/<rev>/}``) under the real id, so that
+    LLaVA-NeXT finds it by name with ``HF_HUB_OFFLINE=1``. Two layers (LLaVA-NeXT drops the last), ``hidden_size``
+    wide, 384 px images in 14 px patches: the 729 patches LLaVA-NeXT's SigLIP code asserts. Returns the snapshot."""
+    import torch
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    revision = "0" * 40  # any commit hash: refs/main points to it
+    repo = Path(hub_cache) / ("models--" + SIGLIP_ID.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    config = SiglipVisionConfig(hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
+                                num_attention_heads=2, image_size=384, patch_size=14)
+    torch.manual_seed(seed)
+    SiglipVisionModel(config).save_pretrained(snapshot)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def build_llava_next_qwen(folder: str | Path, siglip: str | Path, *, seed: int = 0) -> Path:
+    """A LLaVA-NeXT ``llava_qwen`` checkpoint (``LlavaQwenForCausalLM``, the architecture of
+    ``lmms-lab/llava-onevision-qwen2-*-ov`` and ``lmms-lab/LLaVA-Video-*-Qwen2``): a Qwen2 language model (1 layer,
+    hidden 32), a 2-layer GELU MLP projector, the ``image_newline`` vector, and the vision tower's weights taken from
+    the SigLIP snapshot ``siglip`` (:func:`build_siglip_in_hub_cache`), as the released checkpoints carry their
+    fine-tuned tower. Its config follows theirs (``anyres_max_9``, ``spatial_unpad``, no image start/end or patch
+    tokens) and names the tower by :data:`SIGLIP_ID`, which LLaVA-NeXT resolves in the hub cache when it loads.
+
+    lmms-eval's ``llava_vid`` picks the architecture from the folder name (it must contain "llava" and "qwen"), so
+    name ``folder`` accordingly. Requires LLaVA-NeXT's ``llava`` package."""
+    import torch
+    from llava.model.language_model.llava_qwen import LlavaQwenConfig, LlavaQwenForCausalLM
+    from transformers import Qwen2TokenizerFast, SiglipVisionConfig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tokenizer = build_tokenizer(special, eos="<|im_end|>", pad="<|endoftext|>", cls=Qwen2TokenizerFast)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special}
+    pinpoints = [[384 * i, 384 * j] for i in range(1, 4) for j in range(1, 4)]
+    config = LlavaQwenConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=8192, bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=False,
+        architectures=["LlavaQwenForCausalLM"], mm_vision_tower=SIGLIP_ID,
+        mm_hidden_size=SiglipVisionConfig.from_pretrained(siglip).hidden_size,
+        mm_projector_type="mlp2x_gelu", mm_vision_select_layer=-2, mm_vision_select_feature="patch",
+        mm_patch_merge_type="spatial_unpad", image_aspect_ratio="anyres_max_9", image_grid_pinpoints=pinpoints,
+        mm_spatial_pool_mode="bilinear", mm_spatial_pool_stride=2, mm_newline_position="one_token",
+        mm_use_im_start_end=False, mm_use_im_patch_token=False, tokenizer_model_max_length=8192,
+        tokenizer_padding_side="right", delay_load=True)  # build the tower below, from `siglip`, not by its id
+    torch.manual_seed(seed)
+    model = LlavaQwenForCausalLM(config)
+    tower = model.get_vision_tower()
+    tower.vision_tower_name = str(siglip)
+    tower.load_model()  # LLaVA-NeXT's own loading (it drops the last layer and the pooling head)
+    tower.vision_tower_name = SIGLIP_ID
+    with torch.no_grad():  # LLaVA-NeXT allocates it with torch.empty (its training code fills it)
+        model.get_model().image_newline.normal_(0.0, 1.0 / 32 ** 0.5)
+    _answer_with_a_digit(model, tokenizer)
+    model.config.delay_load = False  # as released: the tower is built when the checkpoint is loaded
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
