@@ -36,7 +36,7 @@ from convis_tasks.utils.dataset import DEMO_DIR  # noqa: E402
 from convis_tasks.utils.prompts import render_prompt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_harness_models import N, which_pair  # noqa: E402
+from test_harness_models import N, _pair, _resized, which_pair  # noqa: E402
 
 TASK = "convis_location"
 PROMPT = render_prompt("benchmark", "Location")
@@ -66,8 +66,9 @@ SITECUSTOMIZE = textwrap.dedent('''
 ''')
 
 
-def run_cli(model: str, model_args: str, llava_next, tmp_path: Path):
-    """The real CLI on the demo set; returns (results, logged samples, captured generate() calls in call order)."""
+def run_cli(model: str, model_args: str, llava_next, tmp_path: Path, *, task: str = TASK, include: str = ""):
+    """The real CLI on the demo set; returns (results, logged samples, captured generate() calls in call order).
+    The pair clips it builds stay in ``tmp_path / "clips"``."""
     import torch
 
     checkpoint, hub = llava_next
@@ -80,14 +81,14 @@ def run_cli(model: str, model_args: str, llava_next, tmp_path: Path):
                HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf_datasets"),
                CONVIS_DATA_DIR=str(DEMO_DIR), CONVIS_CACHE_DIR=str(tmp_path / "clips"))
     cmd = [sys.executable, "-m", "lmms_eval", "--model", model, "--model_args", f"pretrained={checkpoint},{model_args}",
-           "--tasks", TASK, "--include_path", task_path(), "--batch_size", "1", "--limit", "2", "--log_samples",
-           "--output_path", str(out)]
+           "--tasks", task, "--include_path", include or task_path(), "--batch_size", "1", "--limit", "2",
+           "--log_samples", "--output_path", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout[-3000:] + proc.stderr[-3000:]
     # lmms-eval 0.7.3 logs an error during evaluation and still exits 0: the results file is the proof of a run
     results = glob.glob(str(out / "**" / "*_results.json"), recursive=True)
     assert proc.returncode == 0 and results, log
-    samples = [json.loads(line) for path in glob.glob(str(out / "**" / f"*_samples_{TASK}.jsonl"), recursive=True)
+    samples = [json.loads(line) for path in glob.glob(str(out / "**" / f"*_samples_{task}.jsonl"), recursive=True)
                for line in open(path)]
     calls = [torch.load(path) for path in sorted(capture.glob("*.pt"), key=lambda p: int(p.stem.split("_")[1]))]
     return json.loads(Path(results[0]).read_text()), samples, calls
@@ -148,3 +149,47 @@ def test_llava_vid_cli_gives_generate_2N_frames_video1_then_video2_and_the_promp
     assert_scored(results, samples)
     assert [c["modalities"] for c in calls] == ["video", "video"]
     assert_pair_clips_reach_generate(calls, llava_next[0], "llava_vid")
+
+
+# --------------------------------------------------------------------------------------------
+# what the frame-budget and one-video rules of docs/models.md guard against (slow: one CLI run each)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_llava_onevision_default_budget_repeats_frames_and_moves_the_boundary(llava_next, tmp_path):
+    from convis_tasks.utils.video import PairClipCache, read_frames
+
+    _, _, calls = run_cli("llava_onevision", "conv_template=qwen_1_5,model_name=llava_qwen,device=cpu,device_map=auto",
+                          llava_next, tmp_path)  # the harness's default max_frames_num=32
+    # linspace(0, 15, 32) floored: 0, 0.48, 0.97, 1.45, ... -> 0,0,0,1,...; position 16 is 7.74 -> clip frame 7
+    idx = np.linspace(0, 2 * N - 1, 32, dtype=int)
+    assert list(idx[:4]) == [0, 0, 0, 1] and idx[16] == N - 1
+    seen = set()
+    for call in calls:
+        (image,) = call["images"]
+        frames = siglip_frames(image)
+        assert len(frames) == 32  # 2N + 16 repeats; the 17th, in the second half, is video 1's last frame
+        for doc_id in (0, 1):
+            clip = PairClipCache(tmp_path / "clips").get(*_pair(doc_id), n_frames=N)  # the clip the model read
+            if np.abs(frames - _resized(read_frames(clip, 2 * N), 384, 384)[idx]).mean() < 1.5:
+                seen.add(doc_id)
+    assert seen == {0, 1}
+
+
+@pytest.mark.slow
+def test_llava_vid_with_two_videos_answers_an_error_text_that_counts_as_unparsed(llava_next, tmp_path):
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "convis_location_two_videos.yaml").write_text(
+        f"task: convis_location_two_videos\ninclude: {task_path()}/_template_yaml\n"
+        "process_docs: !function convis_tasks.hooks.docs_location\n"
+        "lmms_eval_specific_kwargs:\n  default: {prompt: benchmark, frames_per_video: 8, input: two_videos}\n")
+    results, samples, calls = run_cli(
+        "llava_vid", f"conv_template=qwen_1_5,device=cpu,device_map=auto,max_frames_num={N}", llava_next, tmp_path,
+        task="convis_location_two_videos", include=str(tasks))
+    assert calls == []  # the model never ran
+    assert results["results"]["convis_location_two_videos"]["unparsed,none"] == 2
+    answers = [s["filtered_resps"] for s in samples]
+    assert len(answers) == 2 and all(a.startswith("Video ") and a.endswith("can not load, check the source")
+                                     for a in answers)
