@@ -33,3 +33,33 @@ def llava_dir(tmp_path_factory):
     from tiny_models import build_llava_onevision
 
     return build_llava_onevision(tmp_path_factory.mktemp("tiny_llava_onevision"))
+
+
+@pytest.fixture(scope="session")
+def llava_next(tmp_path_factory):
+    """A tiny random LLaVA-NeXT ``llava_qwen`` checkpoint and the Hugging Face hub cache holding its SigLIP tower
+    under the real id (tests/tiny_models.py): ``(checkpoint folder, hub cache)``. Skips, saying why, when LLaVA-NeXT's
+    ``llava`` package does not import; fails instead when ``CONVIS_REQUIRE_LLAVA=1`` (CI, once it has installed it)."""
+    import contextlib
+    import importlib.util
+    import io
+
+    skip = pytest.fail if os.environ.get("CONVIS_REQUIRE_LLAVA") == "1" else pytest.skip
+    if importlib.util.find_spec("llava") is None:
+        skip("LLaVA-NeXT's `llava` package is not installed (pip install --no-deps "
+             "../shared/vendor/llava-next-df17966.tar.gz, or the git line in docs/models.md)")
+    printed = io.StringIO()  # llava/model/__init__.py prints the real import errors and raises a later one
+    try:
+        with contextlib.redirect_stdout(printed):
+            import llava.model.language_model.llava_qwen  # noqa: F401
+    except Exception as exc:  # ImportError, or what it raises under a transformers it does not support
+        from importlib.metadata import version
+
+        skip(f"LLaVA-NeXT's `llava` package is installed but does not import with transformers "
+             f"{version('transformers')} (docs/models.md: <4.56): {type(exc).__name__}: {exc} "
+             f"{' '.join(printed.getvalue().split())[:600]}")
+    from tiny_models import build_llava_next_qwen, build_siglip_in_hub_cache
+
+    root = tmp_path_factory.mktemp("llava_next")
+    siglip = build_siglip_in_hub_cache(root / "hub")
+    return build_llava_next_qwen(root / "tiny-llava-qwen", siglip), root / "hub"

@@ -1,4 +1,4 @@
-"""lmms-eval's own model classes, driven by the ConViS tasks, with tiny offline checkpoints (CPU, no torchvision).
+"""lmms-eval's own model classes, driven by the ConViS tasks, with tiny offline checkpoints (CPU).
 
 Every test builds the real task (``TaskManager(include_path=convis_tasks.task_path())``) on the bundled demo set,
 runs the real evaluator (``lmms_eval.evaluator.simple_evaluate``, ``limit=2``) with a harness model class loaded by
@@ -206,14 +206,11 @@ def test_harness_qwen2_5_vl_receives_the_pair_clip_frame_for_frame(env, qwen_dir
     import lmms_eval.models.chat.qwen2_5_vl as chat
     import lmms_eval.models.simple.qwen2_5_vl as simple
 
-    from convis_tasks.model_wrappers.cpu_video import harness_module_patched
-
     cls = simple.Qwen2_5_VL if kind == "simple" else chat.Qwen2_5_VL
-    with harness_module_patched(simple, chat):
-        lm = cls(pretrained=str(qwen_dir), device="cpu", device_map="cpu", min_pixels=3136, max_pixels=12544,
-                 max_num_frames=16)
-        model = lm.model  # the evaluator releases it at the end
-        results = _evaluate(lm)
+    lm = cls(pretrained=str(qwen_dir), device="cpu", device_map="cpu", min_pixels=3136, max_pixels=12544,
+             max_num_frames=16)
+    model = lm.model  # the evaluator releases it at the end
+    results = _evaluate(lm)
     assert results["results"][TASK]["n,none"] == 2 and len(captured) == 2
     seen = set()
     for call in captured:
@@ -225,20 +222,19 @@ def test_harness_qwen2_5_vl_receives_the_pair_clip_frame_for_frame(env, qwen_dir
         assert text.index("<|video_pad|>") < text.index(PROMPT)  # the video comes before the question
         assert text.count("<|video_pad|>") == N * 4  # 8 temporal patches x (4x4 patches / 2x2 merge)
     assert seen == {0, 1}
-    seconds = captured[0]["second_per_grid_ts"].tolist()
-    # The simple class gives the processor no video metadata: transformers then assumes 24 fps, so the 8 temporal
-    # patches sit 2/24 s apart and their temporal position ids (x tokens_per_second=2, floored) are 0,0,0,0,0,0,1,1.
-    # The chat class passes qwen-vl-utils' metadata: the 1-fps clip's 2 s per patch.
-    assert seconds == pytest.approx([2 / 24] if kind == "simple" else [2.0])
-    assert _temporal_positions(model, captured[0]) == \
-        ([0, 0, 0, 0, 0, 0, 1, 1] if kind == "simple" else [0, 4, 8, 12, 16, 20, 24, 28])
+    # Neither class hands the processor a frame rate (the chat class drops the `fps` qwen-vl-utils returns), so
+    # transformers 4.55's Qwen2.5-VL processor assumes its default 2 fps: temporal_patch_size 2 / 2 fps = 1 s per
+    # temporal patch, whereas the 1-fps clip has 2 s. The 8 temporal patches keep their order, at temporal position
+    # ids t x 1 s x tokens_per_second 2 = 0, 2, ..., 14 (half the clip's own time scale).
+    assert captured[0]["second_per_grid_ts"].tolist() == [1.0]
+    assert _temporal_positions(model, captured[0]) == [0, 2, 4, 6, 8, 10, 12, 14]
 
 
 def _temporal_positions(model, call: dict) -> list[int]:
     """M-RoPE temporal position id of each temporal patch of the (single) video, relative to the first."""
     position_ids, _ = model.model.get_rope_index(
-        call["input_ids"], call["mm_token_type_ids"], video_grid_thw=call["video_grid_thw"],
-        second_per_grid_ts=call["second_per_grid_ts"], attention_mask=call["attention_mask"])
+        call["input_ids"], video_grid_thw=call["video_grid_thw"], second_per_grid_ts=call["second_per_grid_ts"],
+        attention_mask=call["attention_mask"])
     temporal = position_ids[0, 0][call["input_ids"][0] == model.config.video_token_id]
     per_patch = temporal.reshape(int(call["video_grid_thw"][0, 0]), -1)[:, 0]
     return (per_patch - per_patch[0]).tolist()
@@ -256,7 +252,7 @@ def test_convis_qwen2_5_vl_end_to_end_through_the_entry_point(env, qwen_dir, cap
         (frames,) = qwen_frames(call)
         seen.add(which_pair(frames, "convis_qwen2_5_vl"))
         assert PROMPT in _prompt_text(call, qwen_dir)
-        assert call["second_per_grid_ts"].tolist() == [2.0]
+        assert call["second_per_grid_ts"].tolist() == [1.0]  # as the harness's chat class (see above)
     assert seen == {0, 1}
 
 
@@ -322,20 +318,17 @@ def test_harness_llava_hf_receives_the_clip(env, llava_dir, captured, kind, max_
     import lmms_eval.models.chat.llava_hf as chat
     import lmms_eval.models.simple.llava_hf as simple
 
-    from convis_tasks.model_wrappers.cpu_video import harness_module_patched
-
     cls = simple.LlavaHf if kind == "simple" else chat.LlavaHf
-    with harness_module_patched(simple):
-        lm = cls(pretrained=str(llava_dir), device="cpu", device_map="cpu", max_frames_num=max_frames_num)
-        if kind == "chat":
-            # `--model llava_hf` resolves to this class. It passes `images=[]` with the video, and transformers
-            # 5.23's LLaVA-OneVision image processor (PIL and torchvision alike) indexes images[0]: every
-            # video-only request fails before reaching the model. Use the simple class or convis_llava_hf.
-            with pytest.raises(IndexError):
-                _evaluate(lm)
-            assert not captured
-            return
-        _evaluate(lm)
+    lm = cls(pretrained=str(llava_dir), device="cpu", device_map="cpu", max_frames_num=max_frames_num)
+    if kind == "chat":
+        # `--model llava_hf` resolves to this class. It passes `images=[]` with the video, and transformers 4.55's
+        # LLaVA-OneVision image processor indexes images[0]: every video-only request fails before reaching the
+        # model. Use the simple class (--force_simple) or convis_llava_hf.
+        with pytest.raises(IndexError):
+            _evaluate(lm)
+        assert not captured
+        return
+    _evaluate(lm)
     assert len(captured) == 2
     seen = set()
     for call in captured:

@@ -1,17 +1,13 @@
 """Thin ConViS wrappers around lmms-eval's own HF video models (``--model convis_qwen2_5_vl``, ``convis_llava_hf``).
 
 Each class *is* the harness class (it subclasses it and calls its ``__init__`` and ``generate_until``); the
-wrapper adds only what the ConViS input needs and the harness does not do:
+wrapper adds only what the ConViS input needs and the harness does not do. The pair clip must reach the model
+frame for frame: the wrappers check, per request, that the frames the harness is about to sample from the clip are
+exactly all of its frames, in order, and refuse (``ValueError`` naming the model argument to change) instead of
+silently resampling or mixing the two halves. ``convis_qwen2_5_vl`` also makes the harness's chat class a simple
+model, so that ``convis_resumable`` can wrap it.
 
-* CPU installs without torchvision: the harness classes cannot load a Qwen2.5-VL or LLaVA-OneVision processor
-  there, and lmms-eval's Qwen path needs qwen-vl-utils (which imports torchvision). While the wrapper builds and
-  runs the harness class, :func:`~convis_tasks.model_wrappers.cpu_video.harness_module_patched` binds
-  torchvision-free equivalents. With torchvision installed nothing is replaced.
-* The pair clip must reach the model frame for frame. The wrappers check, per request, that the frames the
-  harness is about to sample from the clip are exactly all of its frames, in order, and refuse (``ValueError``
-  naming the model argument to change) instead of silently resampling or mixing the two halves.
-
-Documented in docs/models.md, with the plain harness commands that are faithful on GPU installs.
+Documented in docs/models.md, with the plain harness commands that are faithful when their frame arguments are right.
 """
 
 from __future__ import annotations
@@ -22,10 +18,8 @@ from typing import List
 from lmms_eval.api.instance import GenerationResult, Instance
 from lmms_eval.models.chat import qwen2_5_vl as _qwen_chat
 from lmms_eval.models.simple import llava_hf as _llava_simple
-from lmms_eval.models.simple import qwen2_5_vl as _qwen_simple
 
 from ..utils.video import count_frames
-from .cpu_video import harness_module_patched, read_video_frames, smart_nframes
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".wmv")
 
@@ -57,12 +51,10 @@ class ConvisQwen2_5_VL(_qwen_chat.Qwen2_5_VL):
     """``--model convis_qwen2_5_vl``: lmms-eval's ``qwen2_5_vl`` (its chat implementation) as a simple model.
 
     Requests are handed to the harness's chat ``generate_until`` as one user turn, ``[video(s)..., text]`` (what
-    lmms-eval builds for chat models from ``doc_to_visual`` + ``doc_to_text``). That path passes the video
-    metadata to the processor, so temporal position ids advance with the clip's timeline (the harness's simple
-    class passes none: transformers then assumes 24 fps and the eight temporal patches of a 16-frame clip get
-    temporal positions ``0,0,0,0,0,0,1,1``). Model arguments are the harness's (``pretrained``, ``max_num_frames``,
-    ``fps``, ``min_pixels``, ``max_pixels``, ``attn_implementation``, ...); ``device`` / ``device_map`` default to
-    ``cpu`` where CUDA is absent.
+    lmms-eval builds for chat models from ``doc_to_visual`` + ``doc_to_text``), so the frames are chosen as the chat
+    class chooses them, and ``convis_resumable`` (simple models only) can wrap it. Model arguments are the harness's
+    (``pretrained``, ``max_num_frames``, ``fps``, ``min_pixels``, ``max_pixels``, ``attn_implementation``, ...);
+    ``device`` / ``device_map`` default to ``cpu`` where CUDA is absent.
 
     Checked per request: with one video (the pair clip) the harness must take all its frames (``max_num_frames`` >=
     clip length, ``fps`` unset or >= the clip's 1 fps) and each video's half must fill whole temporal patches
@@ -75,16 +67,15 @@ class ConvisQwen2_5_VL(_qwen_chat.Qwen2_5_VL):
 
     def __init__(self, **kwargs) -> None:
         _cpu_defaults(kwargs, "device", "device_map")
-        with harness_module_patched(_qwen_simple, _qwen_chat):
-            super().__init__(**kwargs)
+        super().__init__(**kwargs)
 
     def _check_pair_clip(self, path: str) -> None:
         total = count_frames(path)
-        if self.fps is not None:
-            from .cpu_video import _probe
+        if self.fps is not None:  # the harness hands `fps` to qwen-vl-utils, which counts frames thus
+            from decord import VideoReader
+            from qwen_vl_utils.vision_process import smart_nframes
 
-            frames, rate = _probe(path)
-            taken = smart_nframes({"fps": self.fps}, frames, rate)
+            taken = smart_nframes({"fps": self.fps}, total, VideoReader(path).get_avg_fps())
         else:
             taken = max(2, (min(self.max_num_frames, total) // 2) * 2)
         if taken != total:
@@ -113,8 +104,7 @@ class ConvisQwen2_5_VL(_qwen_chat.Qwen2_5_VL):
 
             adapted.append(Instance(request_type=request.request_type, idx=request.idx, metadata=request.metadata,
                                     arguments=(context, doc_to_messages, gen_kwargs, doc_id, task, split)))
-        with harness_module_patched(_qwen_simple, _qwen_chat):
-            return [_text(r) for r in super().generate_until(adapted)]
+        return [_text(r) for r in super().generate_until(adapted)]
 
 
 class ConvisLlavaHf(_llava_simple.LlavaHf):
@@ -127,21 +117,21 @@ class ConvisLlavaHf(_llava_simple.LlavaHf):
     wrapper takes every frame of the clip once, in order, whenever the clip has at most ``max_frames_num``
     frames, and refuses longer clips. ``llava_hf`` takes one video per request: ``input: two_videos`` is refused
     (the harness would silently read only the first video). ``device`` defaults to ``cpu`` where CUDA is absent, and
-    in a single process ``device_map`` defaults to ``device`` (transformers 5 rejects the harness's default ``""``).
+    in a single process ``device_map`` defaults to ``device`` (transformers rejects the harness's default ``""``).
     """
 
     def __init__(self, **kwargs) -> None:
         _cpu_defaults(kwargs, "device")
         if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-            # the harness's default device_map "" is rejected by transformers 5 ("When passing device_map as a
-            # string, the value needs to be a device name ... but found ."); one process: put the model on `device`
+            # the harness's default device_map "" is rejected by transformers 4.55 and 5 ("When passing device_map
+            # as a string, the value needs to be a device name ... but found ."); one process: the model on `device`
             kwargs.setdefault("device_map", kwargs.get("device", "cuda"))
-        with harness_module_patched(_llava_simple):
-            super().__init__(**kwargs)
+        super().__init__(**kwargs)
 
     def load_video(self, video_path, max_frames_num):
+        """The harness's own reader, asked for exactly the clip's length (its ``linspace`` is then the identity)."""
         path = video_path if isinstance(video_path, str) else video_path[0]
-        return read_video_frames(path, range(count_frames(path)))
+        return super().load_video(video_path, count_frames(path))
 
     def generate_until(self, requests: List[Instance]) -> List[str]:
         for request in requests:
@@ -154,8 +144,7 @@ class ConvisLlavaHf(_llava_simple.LlavaHf):
             if total > self.max_frames_num:
                 raise ValueError(f"convis_llava_hf: the pair clip {videos[0]} has {total} frames, more than "
                                  f"max_frames_num={self.max_frames_num}; raise max_frames_num to {total}")
-        with harness_module_patched(_llava_simple):
-            return [_text(r) for r in super().generate_until(requests)]
+        return [_text(r) for r in super().generate_until(requests)]
 
 
 __all__ = ["ConvisQwen2_5_VL", "ConvisLlavaHf"]
