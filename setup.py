@@ -45,8 +45,9 @@ setup(
             "decord>=0.6",
         ],
         # lmms-eval's llava_onevision / llava_vid run LLaVA-NeXT's `llava` package (not on PyPI; README: Models).
-        # It imports with transformers 4.47.1 to 4.55.4 and fails from 4.56 (apply_chunking_to_forward was removed
-        # from transformers.modeling_utils); Qwen2.5-VL, which the tests also run, needs 4.49.
+        # Measured: it runs (tiny checkpoints, real CLI) on transformers 4.49.0 to 4.55.4 and fails to import from
+        # 4.56 (apply_chunking_to_forward left transformers.modeling_utils). The lock has 4.55.4, which also serves
+        # the Hugging Face video models and the baselines.
         "llava": ["transformers>=4.49,<4.56"],
         "gpu": ["lmms-eval==0.7.3", "filelock<4.3", "decord>=0.6", "flash-attn"],
         "report": ["matplotlib>=3.7"],

@@ -237,7 +237,8 @@ def test_nothing_evaluated_is_an_error_and_a_small_sample_warns_in_every_format(
     stranger.write_text(json.dumps([{"video1": f"x{i}.mp4", "video2": f"y{i}.mp4", "similarity": i + 1}
                                     for i in range(5)]))
     code, out, err = _convis("correlate", stranger, "--ground-truth", truth, "--json")
-    assert code == 2 and out == "" and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and out == "" and "share none with the 5 ground-truth pairs" in last
     empty = tmp_path / "none_similarities.json"
     empty.write_text("[]")
     assert _convis("correlate", empty, "--ground-truth", truth)[0] == 2

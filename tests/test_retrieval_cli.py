@@ -96,7 +96,7 @@ def test_no_complete_anchor_is_an_error_not_a_null_table(tmp_path, capsys):
     preds = _write(tmp_path, "m_Location_ranking.json", {"other.mp4": {"b.mp4": 5, "c.mp4": 1}})
     assert main(["retrieval", str(preds), "--ground-truth", str(rankings), "--json"]) == 2
     out = capsys.readouterr()
-    assert out.out == "" and "nothing was evaluated (0 complete anchors)" in out.err.strip().splitlines()[-1]
+    assert out.out == "" and "no anchor has scores for all its candidates" in out.err.strip().splitlines()[-1]
 
 
 def test_concept_free_scores_are_marked_and_concept_scores_are_not(tmp_path):

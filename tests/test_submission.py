@@ -339,7 +339,7 @@ def test_score_warns_of_a_small_sample_in_json_and_tables_and_refuses_nothing_sc
                                          "MainSubjects": 2, "MainObjects": 2, "Location": 2, "OrderOfActions": 2})
                              + "\n" for i in range(3)))
     code, out, err = cli("score", tmp_path / "s.json", "--ground-truth", other, "--no-validate", "--json")
-    assert code == 2 and out == "" and "nothing was evaluated (0 pairs)" in err.strip().splitlines()[-1]
+    assert code == 2 and out == "" and "share none with the 3 ground-truth pairs" in err.strip().splitlines()[-1]
 
 
 def test_harness_version_unknown_to_lmms_eval_comes_from_the_logged_provenance(tmp_path):
