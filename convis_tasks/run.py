@@ -164,7 +164,7 @@ def leaf_tasks(names: list[str], index: dict[str, TaskInfo]) -> list[TaskInfo]:
 
 def _class_attribute(class_path: str, attribute: str, _depth: int = 0):
     """A class attribute read from the modules' source (no import, so no torch), following the first base class
-    within the module or through a ``from ... import`` of a ``convis_tasks`` module.
+    within the module or through a ``from ... import`` from the same top-level package.
 
     Returns ``None`` where the source does not say (not found, not a literal, or inherited from elsewhere).
     """
@@ -196,7 +196,8 @@ def _class_attribute(class_path: str, attribute: str, _depth: int = 0):
                     return None
         bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
         name = bases[0] if bases else ""
-    if name in imported and imported[name].startswith("convis_tasks.") and _depth < 5:
+    top = module.split(".")[0] + "."
+    if name in imported and imported[name].startswith(top) and _depth < 5:  # the same package, never the harness
         return _class_attribute(imported[name], attribute, _depth + 1)
     return None
 
