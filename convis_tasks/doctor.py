@@ -14,6 +14,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -76,13 +77,26 @@ def _last_error_line(text: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
+_SWALLOWED = re.compile(r"^Failed to import (?P<what>\S+) from \S+?\.? Error: (?P<error>.+)$")
+
+
 def import_in_child(statements: str, timeout: float = 600.0) -> str | None:
-    """Run ``statements`` in a fresh interpreter (same environment); None if they ran, else the error line."""
+    """Run ``statements`` in a fresh interpreter (same environment); None if they ran, else the error line.
+
+    LLaVA-NeXT's ``llava/model/__init__.py`` prints "Failed to import <model> ... Error: <the real error>" and goes
+    on, so the import fails later with a misleading message; when such lines were printed, they are the answer.
+    """
     try:
-        proc = subprocess.run([sys.executable, "-c", statements], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, "-c", statements], capture_output=True, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired:
         return f"importing took more than {timeout:.0f} s"
-    return None if proc.returncode == 0 else _last_error_line(proc.stderr or proc.stdout)
+    if proc.returncode == 0:
+        return None
+    swallowed = [m for line in proc.stdout.splitlines() if (m := _SWALLOWED.match(line.strip()))]
+    if swallowed:
+        return "; ".join(f"{m.group('what')}: {m.group('error')}" for m in swallowed[:2])
+    return _last_error_line(proc.stderr or proc.stdout)
 
 
 # --- the software stack -----------------------------------------------------------------------------------

@@ -324,7 +324,7 @@ def test_two_cpu_ranks_through_accelerate_give_the_metrics_of_one(one_run):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     (folder,) = list(out.iterdir())
     log = (folder / "lmms_eval.log").read_text(errors="replace")
-    assert "rank 1" in log and "accelerate.commands.launch" in proc.stderr
+    assert "Running on rank 1" in log and "accelerate.commands.launch" in proc.stderr
 
     def metrics(root):
         results = json.loads(Path(glob.glob(str(root / "**" / "*_results.json"), recursive=True)[0]).read_text())
