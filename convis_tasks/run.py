@@ -393,7 +393,7 @@ class Progress:
             return
         if self.tty:
             print(f"\r  {desc[:60]}: {done}/{total}".ljust(78), end="", file=self.out, flush=True)
-        elif self.last is None or self.last[0] != desc or (done == total and self.last[1] != total):
+        elif done == total and self.last != (desc, done, total):  # not a terminal: one line per finished bar
             print(f"  {desc[:60]}: {done}/{total}", file=self.out, flush=True)
         self.last = (desc, done, total)
 

@@ -264,7 +264,7 @@ def test_a_run_prints_its_tables_and_writes_a_submission(one_run):
 def test_a_second_run_into_the_same_output_path_gets_its_own_folder(one_run):
     tmp, first = one_run
     assert first.returncode == 0
-    proc = _convis(["run", "--model", "convis_colour_histogram", "--model_args", "bins=8", "--tasks", "convis_location",
+    proc = _convis(["run", "--model", "convis_colour_histogram", "--model_args", "bins=2", "--tasks", "convis_location",
                     "--output_path", str(tmp / "out"), "--quiet"], _env(tmp))
     assert proc.returncode == 0, proc.stderr[-3000:]
     folders = sorted((tmp / "out").iterdir())
