@@ -198,6 +198,43 @@ def test_problem_line_carries_the_fix():
     assert Problem("a is wrong", "do b").line() == "a is wrong (fix: do b)"
 
 
+# --- plain lmms-eval: the process_docs hook -------------------------------------------------------------------
+
+def test_the_hook_turns_a_plugin_error_into_an_exit_that_tenacity_does_not_retry(tmp_path, monkeypatch):
+    from tenacity import retry, stop_after_attempt
+
+    from convis_tasks import hooks
+    from convis_tasks.utils.dataset import DataNotFoundError
+
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "nowhere"))
+    calls = []
+
+    @retry(stop=stop_after_attempt(5))  # what lmms-eval 0.7.3 wraps around process_docs (ConfigurableTask.download)
+    def download():
+        calls.append(1)
+        return hooks.docs_location(None)
+
+    with pytest.raises(SystemExit) as info:
+        download()
+    assert len(calls) == 1
+    assert str(info.value.code) == f"convis: error: docs_location: $CONVIS_DATA_DIR points at {tmp_path / 'nowhere'}, " \
+                                   "which has no ConVIS.jsonl"
+    assert isinstance(info.value.__cause__, DataNotFoundError)
+
+
+@needs_lmms_eval
+def test_plain_lmms_eval_with_a_wrong_data_folder_exits_1_with_the_plugins_message_last(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lmms_eval", "--model", "convis_colour_histogram", "--tasks",
+                           "convis_retrieval_location", "--include_path", convis_run.task_path(), "--output_path",
+                           str(tmp_path / "out")], env=_env(tmp_path, CONVIS_DATA_DIR=str(tmp_path / "nowhere")),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1
+    assert _last_line(proc.stdout + proc.stderr) == (
+        f"convis: error: retrieval_docs_location: $CONVIS_DATA_DIR points at {tmp_path / 'nowhere'}, which has no "
+        "ConVIS.jsonl")
+    assert "RetryError" not in proc.stdout + proc.stderr
+
+
 # --- through the real CLI ----------------------------------------------------------------------------------------
 
 def _env(tmp_path, **extra) -> dict:
