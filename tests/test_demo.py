@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from convis_tasks.demo import DEMO_MODEL, DEMO_TASKS, demo_command
-from convis_tasks.utils.dataset import DEMO_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None,

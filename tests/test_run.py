@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from convis_tasks import run as convis_run
-from convis_tasks.run import (Problem, RunError, RunFailed, TaskInfo, check_data, check_outcome, failure_message,
+from convis_tasks.run import (Problem, RunError, TaskInfo, check_data, check_outcome, failure_message,
                               launcher_command, leaf_tasks, model_reads_videos, new_run_folder, resolve_tasks,
                               task_index)
 from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
