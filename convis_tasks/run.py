@@ -384,7 +384,7 @@ class Progress:
         """A line of harness output: a log message names the bars that follow it, a bar is shown."""
         message = log_message(text)
         if message:
-            self.context = message.strip(" .")[:60]
+            self.context = re.sub(r" on rank \d+", "", message).strip(" .")[:60]
         for desc, done, total in progress_updates(text):
             self.update(desc or self.context, done, total)
 
@@ -585,6 +585,8 @@ def _say(text: str) -> None:
 def execute(argv: list[str]) -> int:
     """``convis run``: 0 when every task ran; 2 for a problem found before the run; 1 when the run failed."""
     args, passthrough = build_run_parser().parse_known_args(argv)
+    if importlib.util.find_spec("lmms_eval") is None:
+        raise RunError("convis run needs the harness: pip install -e '.[harness]' (lmms-eval 0.7.3)")
     if _under_launcher():
         raise RunError("convis run starts the ranks itself: run `convis run --num_processes N ...` "
                        "(not under accelerate launch or torchrun)")
