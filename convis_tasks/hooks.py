@@ -19,12 +19,23 @@ DEFAULT_FRAMES = 8  # frames per video, i.e. 16 per pair, as in the benchmark
 
 
 def _process_docs_hook(name: str, load: Callable[[], list[dict]]) -> Callable:
-    """A ``process_docs`` hook that replaces the placeholder split by the documents ``load()`` returns."""
+    """A ``process_docs`` hook that replaces the placeholder split by the documents ``load()`` returns.
+
+    Reading the documents only reads local files, so a failure is never transient. lmms-eval 0.7.3 retries
+    ``process_docs`` on any ``Exception`` (tenacity, 5 tries 2 s apart) and then exits 0 with a ``RetryError``;
+    the plugin's error is therefore re-raised as ``SystemExit`` (not an ``Exception``): no retry, exit status 1,
+    and the plugin's one-line message as the last line of the output.
+    """
 
     def process_docs(dataset):
         import datasets
 
-        return datasets.Dataset.from_list(load())
+        try:
+            docs = load()
+        except Exception as exc:
+            kind = "" if type(exc).__module__.startswith("convis_tasks") else f"{type(exc).__name__}: "
+            raise SystemExit(f"convis: error: {name}: {kind}{exc}") from exc
+        return datasets.Dataset.from_list(docs)
 
     process_docs.__name__ = name
     return process_docs

@@ -239,7 +239,7 @@ def test_release_model_without_a_size_in_its_name_needs_the_flag(reference, tmp_
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None, reason="lmms-eval is not installed")
 def test_score_of_a_real_demo_run_equals_its_results_file(tmp_path):
-    from convis_tasks.cli import demo_command
+    from convis_tasks.demo import demo_command
     from convis_tasks.utils.dataset import DEMO_DIR
 
     out = tmp_path / "run"
