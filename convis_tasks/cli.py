@@ -24,25 +24,29 @@ def _fmt(value: float, digits: int) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def _correlation_rows(results: dict[str, dict], lines: list[str], notes: list[str]) -> None:
+TABLE_DIGITS = 2  # rho and tau alike
+
+
+def _correlation_rows(results: dict[str, dict], lines: list[str], notes: list[str], digits: int) -> None:
     for key, r in results.items():
         title = get_concept(key).title + (" (concept-free answers)" if r.get("answers") == CONCEPT_FREE else "")
-        lines.append(f"| {title} | {_fmt(r['spearman'], 1)} | {_fmt(r['kendall'], 2)} | {r['n']} | {r['unparsed']} |")
+        lines.append(f"| {title} | {_fmt(r['spearman'], digits)} | {_fmt(r['kendall'], digits)} | {r['n']} "
+                     f"| {r['unparsed']} |")
         if r.get("warning"):
             notes.append(r["warning"])
 
 
-def correlation_table(results: dict[str, dict]) -> str:
-    """A Markdown table of rho/tau per concept (rho 1 decimal, tau 2, as in the paper).
+def correlation_table(results: dict[str, dict], digits: int = TABLE_DIGITS) -> str:
+    """A Markdown table of rho/tau (x100, both with ``digits`` decimals), n and unparsed per concept.
 
     Rows of concept-free answers say so; those of an input that also has concept answers form a second table.
     Small-sample warnings follow as notes."""
     head = ["| concept | rho | tau | n | unparsed |", "|---|---:|---:|---:|---:|"]
     lines, notes = list(head), []
-    _correlation_rows({k: v for k, v in results.items() if k != GLOBAL_KEY}, lines, notes)
+    _correlation_rows({k: v for k, v in results.items() if k != GLOBAL_KEY}, lines, notes, digits)
     if results.get(GLOBAL_KEY):
         lines += ["", "Concept-free answers (convis_global), correlated with each concept:", ""] + head
-        _correlation_rows(results[GLOBAL_KEY], lines, notes)
+        _correlation_rows(results[GLOBAL_KEY], lines, notes, digits)
     lines += [f"\nWarning: {terminal(n)}" for n in notes]
     return "\n".join(lines)
 

@@ -485,29 +485,14 @@ def check_outcome(returncode: int, folder: Path, tasks: list[TaskInfo], log_path
 
 # --- the command -----------------------------------------------------------------------------------------
 
-TABLE_DIGITS = 2  # rho and tau alike
-
-
-def correlation_markdown(results: dict[str, dict], digits: int = TABLE_DIGITS) -> str:
-    """A Markdown table of rho and tau (x100, both with ``digits`` decimals), n and unparsed per concept."""
-    from .report.tables import Column, Row, Table, to_markdown
-    from .utils.concepts import get_concept
-
-    columns = [Column("spearman", "rho", digits), Column("kendall", "tau", digits), Column("n", "n", 0),
-               Column("unparsed", "unparsed", 0)]
-    rows = [Row(get_concept(key).title, dict(r)) for key, r in results.items()]
-    text = to_markdown([Table("correlation", "", columns, rows, first_header="concept")])
-    return "\n".join(text.strip().splitlines()[2:])  # drop the empty title
-
-
 def print_tables(folder: Path, tasks: list[TaskInfo], data_dir: Path) -> None:
     """The correlation table (pair tasks) and the retrieval table (retrieval tasks) of one run folder."""
-    from .cli import retrieval_table, run_correlate, run_retrieval
+    from .cli import correlation_table, retrieval_table, run_correlate, run_retrieval
     from .utils.dataset import PAIR_FILE, resolve_rankings
 
     if any(t.kind == "pair" for t in tasks):
         print("\nCorrelation with the human means (x100)\n")
-        print(correlation_markdown(run_correlate(str(folder), str(data_dir / PAIR_FILE))))
+        print(correlation_table(run_correlate(str(folder), str(data_dir / PAIR_FILE))))
     if any(t.kind == "retrieval" for t in tasks):
         print("\nConcept-conditioned retrieval (x100), with the expected score of a random choice\n")
         print(retrieval_table(run_retrieval(str(folder), str(resolve_rankings(data_dir)))))
