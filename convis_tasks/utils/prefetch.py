@@ -35,7 +35,6 @@ import tempfile
 import threading
 import uuid
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
