@@ -331,7 +331,7 @@ def clip_formats() -> dict:
     x = {"threads": "1", "bframes": "0"}
     f = {"threads": "1", "level": "3", "slicecrc": "0"}
     return {
-        "x264 yuv444p qp0 ultrafast .mp4 (current)": CLIP_FORMAT,
+        "x264 yuv444p qp0 ultrafast .mp4 from RGB (current for other pairs; before: all)": CLIP_FORMAT,
         "x264 yuv444p qp0 medium .mp4": ClipFormat(options=dict(x, qp="0", preset="medium")),
         "x264rgb bgr0 qp0 ultrafast .mp4": ClipFormat(codec="libx264rgb", pix_fmt="bgr0",
                                                       options=dict(x, qp="0", preset="ultrafast")),
@@ -346,36 +346,45 @@ def clip_formats() -> dict:
 
 
 def cache_options(pool: list[Path], frames: int, work: Path, n_pairs: int) -> list[dict]:
-    """Bytes per pair, max abs error and PSNR against the source sampled frames, encode and read times."""
+    """Bytes per pair, max abs error and PSNR against the source sampled frames (as the same reader decodes
+    the sources), encode and read time, for each option of :func:`clip_formats` and the native clip."""
     from convis_tasks.utils import video as V
 
+    backends = ("decord", "pyav")
     pairs = [(pool[(2 * i) % len(pool)], pool[(2 * i + 1) % len(pool)]) for i in range(n_pairs)]
-    refs = [V.concat_pair_frames(V.read_frames(a, frames), V.read_frames(b, frames)) for a, b in pairs]
+    refs = [{b: np.concatenate([V.read_frames(x, frames, backend=b), V.read_frames(y, frames, backend=b)])
+             for b in backends} for x, y in pairs]
+    options = {"native: the sources' own YUV planes, x264 qp0 .mp4 (current, same-format pairs)": None}
+    options.update(clip_formats())
     rows = []
-    for name, fmt in clip_formats().items():
+    for name, fmt in options.items():
         row = {"option": name, "bytes_per_pair": 0.0, "max_abs_err": 0, "min_psnr_db": float("inf"),
-               "encode_s": 0.0, "read_s": 0.0, "readers": []}
-        for i, ref in enumerate(refs):
-            path = work / f"option_{i}.{'mkv' if fmt.container == 'matroska' else fmt.container}"
-            start = time.perf_counter()
-            V.write_clip(ref, path, fmt=fmt)
+               "encode_s": 0.0, "read_s": 0.0, "readers": list(backends)}
+        for i, ((x, y), ref) in enumerate(zip(pairs, refs)):
+            ext = "mp4" if fmt is None else ("mkv" if fmt.container == "matroska" else fmt.container)
+            path = work / f"option_{i}.{ext}"
+            if fmt is None:
+                n1, n2 = V.read_native(x, frames), V.read_native(y, frames)
+                start = time.perf_counter()
+                V.write_native_clip(n1, n2, path)
+            else:
+                start = time.perf_counter()
+                V.write_clip(ref["decord"], path, fmt=fmt)
             row["encode_s"] += (time.perf_counter() - start) / len(refs)
             row["bytes_per_pair"] += path.stat().st_size / len(refs)
-            readers = []
-            for backend in ("decord", "pyav"):
+            for backend in backends:
                 try:
                     start = time.perf_counter()
                     back = V.read_frames(path, 2 * frames, backend=backend)
                     if backend == "decord":
                         row["read_s"] += (time.perf_counter() - start) / len(refs)
                 except Exception:  # noqa: BLE001 - a reader that cannot read it is the figure
+                    row["readers"] = [r for r in row["readers"] if r != backend]
                     continue
-                readers.append(backend)
-                err = np.abs(back.astype(np.int16) - ref.astype(np.int16))
+                err = np.abs(back.astype(np.int16) - ref[backend].astype(np.int16))
                 mse = float(np.mean(err.astype(np.float64) ** 2))
                 row["max_abs_err"] = max(row["max_abs_err"], int(err.max()))
                 row["min_psnr_db"] = min(row["min_psnr_db"], float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse))
-            row["readers"] = readers if i == 0 else sorted(set(row["readers"]) & set(readers))
             path.unlink()
         rows.append(row)
     return rows
@@ -590,13 +599,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{results['cache_bytes'] / source_bytes:.2f}")
     if "cache_options" in results:
         print()
-        print(f"{'cache option':44s} {'MB/pair':>8s} {'x source':>8s} {'max err':>7s} {'PSNR dB':>8s} {'enc s':>6s} "
+        print(f"{'cache option':80s} {'MB/pair':>8s} {'x source':>8s} {'max err':>7s} {'PSNR dB':>8s} {'enc s':>6s} "
               f"{'read s':>6s}  readers")
         per_video = source_bytes / n_videos
         for row in results["cache_options"]:
             row["cache_over_source"] = row["bytes_per_pair"] * n_pairs / source_bytes
             psnr = "inf" if row["min_psnr_db"] == float("inf") else f"{row['min_psnr_db']:.1f}"
-            print(f"{row['option']:44s} {row['bytes_per_pair'] / 1e6:8.2f} {row['cache_over_source']:8.2f} "
+            print(f"{row['option']:80s} {row['bytes_per_pair'] / 1e6:8.2f} {row['cache_over_source']:8.2f} "
                   f"{row['max_abs_err']:7d} {psnr:>8s} {row['encode_s']:6.2f} {row['read_s']:6.2f}  "
                   f"{','.join(row['readers'])}")
             if row["min_psnr_db"] == float("inf"):

@@ -47,13 +47,14 @@ PAIRS = [(0, 1), (0, 2), (1, 2), (3, 0), (4, 3)]
 @pytest.fixture
 def counted(monkeypatch):
     calls = []
-    real = V.read_frames
+    for name in ("read_frames", "read_native"):  # RGB or the sources' own YUV planes (same-format pairs)
+        real = getattr(V, name)
 
-    def counting(path, n, **kw):
-        calls.append(str(path))
-        return real(path, n, **kw)
+        def counting(path, n, _real=real, **kw):
+            calls.append(str(path))
+            return _real(path, n, **kw)
 
-    monkeypatch.setattr(V, "read_frames", counting)
+        monkeypatch.setattr(V, name, counting)
     return calls
 
 

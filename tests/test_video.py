@@ -657,3 +657,66 @@ def test_truncated_source_fails_the_pair_build_naming_pair_and_file(tmp_path, pa
     with pytest.raises(VideoDecodeError, match="truncated") as info:
         PairClipCache(tmp_path / "cache").get(a, cut, n_frames=4, pair_id="p-5")
     assert info.value.path == str(cut) and "pair p-5" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------
+# native clips: a pair of videos in one YUV format keeps the sources' own planes (exact)
+# ------------------------------------------------------------------------------------------
+
+
+def write_tagged_h264(path: Path, pix_fmt: str, colour: tuple, seed: int, n_frames: int = 30) -> Path:
+    """Lossy H.264 (B-frames, GOP 12) with moving texture, in ``pix_fmt`` with colour tags ``colour``
+    (colorspace, range, primaries, trc)."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 256, (112, 160, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = 96, 48, pix_fmt
+        cc = s.codec_context
+        cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = colour
+        s.options = {"crf": "23", "bframes": "3", "g": "12", "threads": "1"}
+        for i in range(n_frames):
+            vf = av.VideoFrame.from_ndarray(texture[i: i + 48, 2 * i: 2 * i + 96].copy(), format="rgb24")
+            vf = vf.reformat(format=pix_fmt)
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("pix_fmt, colour", [
+    ("yuv420p", (2, 0, 2, 2)),  # untagged, limited range: the common web video
+    ("yuv420p", (1, 1, 1, 1)),  # BT.709, limited range
+    ("yuvj420p", (1, 2, 1, 1)),  # BT.709, full range (phones)
+    ("yuv444p", (2, 0, 2, 2)),
+])
+def test_same_format_pair_clip_gives_every_reader_exactly_the_source_frames(tmp_path, pix_fmt, colour):
+    v1 = write_tagged_h264(tmp_path / "a.mp4", pix_fmt, colour, 1)
+    v2 = write_tagged_h264(tmp_path / "b.mp4", pix_fmt, colour, 2, n_frames=23)
+    clip = Path(PairClipCache(tmp_path / "cache").get(v1, v2, n_frames=6))
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == f"native {pix_fmt}"
+    for backend in BACKENDS:
+        want = np.concatenate([read_frames(v1, 6, backend=backend), read_frames(v2, 6, backend=backend)])
+        got = read_frames(clip, 12, backend=backend)
+        assert np.array_equal(got, want), (backend, int(np.abs(got.astype(int) - want.astype(int)).max()))
+
+
+def test_pairs_of_different_sizes_or_formats_are_written_from_rgb(tmp_path, pair_videos):
+    a, b, _ = pair_videos  # 32x32 and 64x48
+    clip = Path(PairClipCache(tmp_path / "cache").get(a, b, n_frames=4))
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
+    v1 = write_tagged_h264(tmp_path / "c.mp4", "yuv420p", (2, 0, 2, 2), 1)
+    v2 = write_tagged_h264(tmp_path / "d.mp4", "yuvj420p", (1, 2, 1, 1), 2)
+    clip = Path(PairClipCache(tmp_path / "cache").get(v1, v2, n_frames=4))
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
+    clip = Path(PairClipCache(tmp_path / "cache").get(v1, v1, n_frames=4, size=(48, 24)))  # another size asked
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
+
+
+def test_native_read_refuses_a_truncated_video(tmp_path):
+    full = write_container(tmp_path / "full.mkv", "matroska")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(VideoDecodeError, match="truncated") as info:
+        V.read_native(cut, 8)
+    assert info.value.path == str(cut)

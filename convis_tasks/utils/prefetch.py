@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import pickle
 import shutil
 import tempfile
 import threading
@@ -37,9 +38,7 @@ import uuid
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-
-from .video import PairClipCache, PairRequest
+from .video import NativeFrames, PairClipCache, PairRequest, checked_signature, trust_checked
 
 __all__ = ["WORKERS_ENV", "default_workers", "Prefetcher", "register_documents", "clip_for", "close_all"]
 
@@ -67,41 +66,47 @@ def default_workers() -> int:
 
 # --- the job a worker runs ------------------------------------------------------------------------
 
-def _frames(cache: PairClipCache, req: PairRequest, which: int, load: str | None, save: str | None) -> tuple:
-    """Frames of video ``which``: loaded from ``load`` if given and readable, else decoded (and saved)."""
+def _frames(cache: PairClipCache, req: PairRequest, which: int, native: bool, load: str | None,
+            save: str | None) -> tuple:
+    """Frames of video ``which``: loaded from ``load`` if given, readable and of the right kind, else
+    decoded (and saved to ``save``)."""
     if load is not None:
         try:
-            return np.load(load, allow_pickle=False), 0
-        except (OSError, ValueError):
+            with open(load, "rb") as fh:
+                frames = pickle.load(fh)  # our own file, in our own private folder
+            if isinstance(frames, NativeFrames) == native:
+                return frames, 0
+        except (OSError, pickle.UnpicklingError, EOFError):
             pass  # removed or damaged: decode again
-    frames = cache.decode(req, which)
+    frames = cache.decode(req, which, native)
     if save is not None:
         tmp = f"{save}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
         try:
             with open(tmp, "wb") as fh:
-                np.save(fh, frames, allow_pickle=False)
+                pickle.dump(frames, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, save)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink(tmp)
     return frames, 1
 
 
 def build_job(cache_dir: str, fps: Any, fmt: Any, req: PairRequest, load1: str | None, load2: str | None,
               save1: str | None, save2: str | None) -> dict:
-    """Build one pair clip (or find it valid); returns its path and how many videos were decoded."""
+    """Build one pair clip (or find it valid); returns its path, how many videos were decoded, and the stat
+    signature under which its digest was checked (so that the caller need not read it again)."""
     cache = PairClipCache(cache_dir, fps=fps, fmt=fmt)
     found = cache.lookup(req)
-    if found is not None:
-        return {"clip": found, "decodes": 0}
-    f1, d1 = _frames(cache, req, 1, load1, save1)
-    if req.id2 == req.id1:
-        f2, d2 = f1, 0
+    if found is None:
+        native = cache.native_format(req) is not None
+        f1, d1 = _frames(cache, req, 1, native, load1, save1)
+        if req.id2 == req.id1:
+            f2, d2 = f1, 0
+        else:
+            f2, d2 = _frames(cache, req, 2, native, load2, save2)
+        found, decodes = cache.build(req, f1, f2), d1 + d2
     else:
-        f2, d2 = _frames(cache, req, 2, load2, save2)
-    return {"clip": cache.build(req, f1, f2), "decodes": d1 + d2}
+        decodes = 0
+    return {"clip": found, "decodes": decodes, "checked": checked_signature(req.key)}
 
 
 # --- the scheduler --------------------------------------------------------------------------------
@@ -233,7 +238,7 @@ class Prefetcher:
             if vid in self._saved:
                 loads[i] = self._saved[vid]
             elif self._pending_uses.get(vid, 0) > 1:  # another planned pair needs it: keep its frames
-                saves[i] = os.path.join(self._tmpdir(), uuid.uuid4().hex + ".npy")
+                saves[i] = os.path.join(self._tmpdir(), uuid.uuid4().hex + ".frames")
                 self._decoding.add(vid)
         return (os.fspath(self.cache.cache_dir), self.cache.fps, self.cache.fmt, req, loads[0], loads[1],
                 saves[0], saves[1])
@@ -280,6 +285,7 @@ class Prefetcher:
         if exc is None:
             self.stats["built"] += 1
             self.stats["decodes"] += int(result.get("decodes", 0))
+            trust_checked(req.key, result.get("checked"))
             entry.future.set_result(result["clip"])
         else:
             entry.future.set_exception(exc)
@@ -336,12 +342,17 @@ def _unlink(path: str) -> None:
 _LOCK = threading.Lock()
 _PREFETCHERS: dict[tuple, Prefetcher] = {}
 _DOC_LISTS: list[list[tuple[Any, Any, Any]]] = []
-_DOC_INDEX: dict[Any, list[tuple[int, int]]] = {}  # pair_id -> [(list number, position)]
+_DOC_INDEX: dict[tuple, list[tuple[int, int]]] = {}  # document identity -> [(list number, position)]
 _PLANNED: set[tuple] = set()  # (prefetcher key, list number, residue) already planned
 
 
 def _pair(doc: dict) -> tuple[Any, Any, Any]:
     return doc.get("pair_id"), doc.get("video1_path"), doc.get("video2_path")
+
+
+def _identity(doc: dict) -> tuple:
+    """Which task list a document belongs to: its pair, concept and kind (pair scoring or retrieval)."""
+    return doc.get("pair_id"), doc.get("concept"), "anchor" in doc
 
 
 def register_documents(docs: Sequence[dict]) -> None:
@@ -350,8 +361,8 @@ def register_documents(docs: Sequence[dict]) -> None:
     with _LOCK:
         number = len(_DOC_LISTS)
         _DOC_LISTS.append(pairs)
-        for pos, (pair_id, _, _) in enumerate(pairs):
-            _DOC_INDEX.setdefault(pair_id, []).append((number, pos))
+        for pos, doc in enumerate(docs):
+            _DOC_INDEX.setdefault(_identity(doc), []).append((number, pos))
 
 
 def _load_task_documents(doc: dict) -> None:
@@ -380,7 +391,7 @@ def clip_for(doc: dict, n_frames: int, size: tuple[int, int] | None = None,
         pf = _PREFETCHERS.get(settings)
         if pf is None:
             pf = _PREFETCHERS[settings] = Prefetcher(cache_dir, n_frames=n_frames, size=size, workers=workers)
-        known = pair_id in _DOC_INDEX
+        known = _identity(doc) in _DOC_INDEX
     if not known and loader is not None and pf.workers > 0:
         try:
             loader(doc)
@@ -389,7 +400,7 @@ def clip_for(doc: dict, n_frames: int, size: tuple[int, int] | None = None,
     world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
     todo = []
     with _LOCK:
-        for number, pos in _DOC_INDEX.get(pair_id, []):
+        for number, pos in _DOC_INDEX.get(_identity(doc), []):
             mark = (settings, number, pos % world)
             if mark not in _PLANNED:
                 _PLANNED.add(mark)

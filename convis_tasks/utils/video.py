@@ -42,6 +42,11 @@ __all__ = [
     "concat_pair_frames",
     "write_clip",
     "count_frames",
+    "VideoFormat",
+    "NativeFrames",
+    "probe",
+    "read_native",
+    "write_native_clip",
     "file_digest",
     "require_paths",
     "default_cache_dir",
@@ -49,7 +54,7 @@ __all__ = [
 ]
 
 #: Bump whenever sampling, resizing, encoding or the sidecar changes: it is part of every cache key.
-PIPELINE_VERSION = "3"  # 3: sidecar carries a content digest; short decodes are errors (same frames as 2)
+PIPELINE_VERSION = "3"  # 3: native clips when both videos share a YUV format; sidecar digest; short decodes fail
 
 #: libx264 settings of :func:`write_clip`.  ``qp=0`` is mathematically lossless in YUV;
 #: ``yuv444p`` keeps full chroma (4:2:0 smears colour edges, max error ~100 on textured frames),
@@ -357,6 +362,133 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# --------------------------------------------------------------------------------------------
+# native frames: the source's own YUV planes, for clips that are exact copies of the sampled frames
+# --------------------------------------------------------------------------------------------
+
+#: Pixel formats a pair clip can carry unchanged (8-bit planar YUV that PyAV converts to and from numpy).
+NATIVE_PIX_FMTS = ("yuv420p", "yuvj420p", "yuv444p", "yuvj444p")
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """A video stream's frame size, pixel format and colour description (as its decoder reports them)."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    colour: tuple  # (colorspace, color_range, color_primaries, color_trc)
+
+
+def probe(path: str | os.PathLike) -> VideoFormat:
+    """The :class:`VideoFormat` of a video's first video stream (header only, no decoding)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(path, "no video stream")
+            cc = container.streams.video[0].codec_context
+            return VideoFormat(int(cc.width), int(cc.height), str(cc.pix_fmt),
+                               (int(cc.colorspace), int(cc.color_range), int(cc.color_primaries), int(cc.color_trc)))
+    except VideoDecodeError:
+        raise
+    except Exception as exc:  # av.error.*
+        raise VideoDecodeError(path, _short(exc)) from exc
+
+
+@dataclass
+class NativeFrames:
+    """Sampled frames in the source's own pixel format: ``planes[i]`` is PyAV's ``to_ndarray()`` of frame i."""
+
+    planes: np.ndarray
+    fmt: VideoFormat
+
+
+def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
+    """The ``n`` protocol frames (:func:`sample_indices`) of a video, undecoded to RGB: its own YUV planes.
+
+    One sequential PyAV decode up to the last sampled frame.  The frame count is the container's
+    (exact for MP4/MOV) or, when it only states a duration, the number of packets, checked against the
+    duration as in :func:`read_frames`; a stream that ends early, or whose frames change size or
+    pixel format, raises :class:`VideoDecodeError` naming the file.
+    """
+    import av
+
+    path = Path(os.fspath(path)).expanduser()
+    _check_file(path)
+    fmt = probe(path)
+    if fmt.pix_fmt not in NATIVE_PIX_FMTS:
+        raise VideoDecodeError(path, f"pixel format {fmt.pix_fmt} cannot be carried natively")
+    try:
+        promised, exact = promised_frames(path)
+        if exact:
+            total = promised
+        else:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                total = sum(1 for pkt in container.demux(stream) if pkt.size)
+            _check_count(path, total, promised, exact, "it holds")
+        if not total:
+            raise VideoDecodeError(path, "video has no frames")
+        wanted = sample_indices(total, n)
+        wanted_set, last = set(wanted), max(wanted)
+        kept: dict[int, np.ndarray] = {}
+        decoded = 0
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for i, frame in enumerate(container.decode(stream)):
+                decoded = i + 1
+                if i in wanted_set:
+                    if (frame.width, frame.height, frame.format.name) != (fmt.width, fmt.height, fmt.pix_fmt):
+                        raise VideoDecodeError(path, f"frame {i} is {frame.width}x{frame.height} "
+                                                     f"{frame.format.name}, the stream {fmt.width}x{fmt.height} "
+                                                     f"{fmt.pix_fmt}")
+                    kept[i] = frame.to_ndarray()
+                if i >= last:
+                    break
+    except VideoDecodeError:
+        raise
+    except Exception as exc:  # av.error.* (InvalidDataError, ...)
+        raise VideoDecodeError(path, f"pyav: {_short(exc)}") from exc
+    if decoded <= last:
+        raise VideoDecodeError(path, f"truncated: the container promises {total} frames but decoding yields "
+                                     f"only {decoded}; refusing to sample from a short decode")
+    return NativeFrames(np.stack([kept[i] for i in wanted]), fmt)
+
+
+def write_native_clip(frames1: NativeFrames, frames2: NativeFrames, path: str | os.PathLike,
+                      fps: float | int | Fraction = 1) -> None:
+    """Write both videos' native frames, video 1's first, losslessly in their own pixel format and colour
+    description (x264 ``qp 0``), so that any reader converts them to exactly the RGB it gives for the sources."""
+    import av
+
+    if frames1.fmt != frames2.fmt:
+        raise ValueError(f"native frames differ in format: {frames1.fmt} vs {frames2.fmt}")
+    fmt = frames1.fmt
+    path = Path(os.fspath(path))
+    rate = Fraction(fps).limit_denominator(100000) if not isinstance(fps, Fraction) else fps
+    try:
+        with av.open(str(path), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
+            cc = stream.codec_context
+            cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = fmt.colour
+            stream.options = dict(ENCODER_OPTIONS)
+            for i, plane in enumerate(np.concatenate([frames1.planes, frames2.planes])):
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(plane), format=fmt.pix_fmt)
+                vf.colorspace, vf.color_range = fmt.colour[0], fmt.colour[1]
+                vf.pts = i
+                container.mux(stream.encode(vf))
+            container.mux(stream.encode(None))
+    except Exception as exc:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        raise VideoEncodeError(path, _short(exc)) from exc
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Number of frames in a video as decord reports it (PyAV fallback); used to verify clips."""
     path = Path(os.fspath(path))
@@ -483,6 +615,21 @@ def file_digest(path: str | os.PathLike) -> str:
 _CHECKED: dict[str, tuple] = {}
 _CHECKED_MAX = 200_000
 _CHECKED_LOCK = threading.Lock()
+
+
+def checked_signature(key: str) -> tuple | None:
+    """The stat signature under which this process last found entry ``key``'s digest right (or None)."""
+    return _CHECKED.get(key)
+
+
+def trust_checked(key: str, signature: tuple | None) -> None:
+    """Adopt another process's digest check of ``key`` (a prefetch worker's): it holds only while both
+    files still have that exact stat signature (ctime included), as :meth:`PairClipCache.check` compares."""
+    if signature is not None:
+        with _CHECKED_LOCK:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[key] = tuple(signature)
 
 
 def _signature(st: os.stat_result) -> tuple:
@@ -655,11 +802,28 @@ class PairClipCache:
 
     # -- building ------------------------------------------------------------------------------
 
-    def decode(self, req: PairRequest, which: int) -> np.ndarray:
-        """The ``n_frames`` protocol frames of video ``which`` (1 or 2); errors name the pair."""
+    def native_format(self, req: PairRequest) -> VideoFormat | None:
+        """The common format when the pair clip can carry both videos' own frames unchanged, else None.
+
+        That needs both videos in one :data:`NATIVE_PIX_FMTS` format, size (even) and colour description,
+        and no other ``size`` asked for.  Otherwise frames are decoded to RGB, video 2 is fitted to the
+        clip's size, and the clip is written from RGB (max abs error ~2, see :func:`write_clip`).
+        """
+        try:
+            f1, f2 = probe(req.video1), probe(req.video2)
+        except VideoDecodeError:
+            return None  # the RGB path decodes it and reports the error, naming the pair
+        size = (f1.width - f1.width % 2, f1.height - f1.height % 2) if req.size is None else \
+            (req.size[0] - req.size[0] % 2, req.size[1] - req.size[1] % 2)
+        if f1 == f2 and f1.pix_fmt in NATIVE_PIX_FMTS and size == (f1.width, f1.height):
+            return f1
+        return None
+
+    def decode(self, req: PairRequest, which: int, native: bool = False) -> np.ndarray | NativeFrames:
+        """The ``n_frames`` protocol frames of video ``which`` (1 or 2), RGB or native; errors name the pair."""
         path = req.video1 if which == 1 else req.video2
         try:
-            frames = read_frames(path, req.n_frames)
+            frames = read_native(path, req.n_frames) if native else read_frames(path, req.n_frames)
         except FileNotFoundError as exc:
             raise _not_found(exc.filename or path, **req.context()) from exc
         except VideoDecodeError as exc:
@@ -671,17 +835,26 @@ class PairClipCache:
     def _tmp_path(self, key: str, suffix: str) -> Path:
         return self.cache_dir / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp{suffix}"
 
-    def build(self, req: PairRequest, frames1: np.ndarray, frames2: np.ndarray) -> str:
-        """Encode the pair clip from both videos' frames, check it, and move it and its sidecar into place."""
+    def build(self, req: PairRequest, frames1: np.ndarray | NativeFrames, frames2: np.ndarray | NativeFrames) -> str:
+        """Encode the pair clip from both videos' frames (both RGB, or both native), check it, and move it
+        and its sidecar into place."""
         ctx = req.context()
         clip = self.clip_path(req.key)
-        pair = concat_pair_frames(frames1, frames2, req.size)
+        native = isinstance(frames1, NativeFrames)
+        if native:
+            width, height, mode = frames1.fmt.width, frames1.fmt.height, f"native {frames1.fmt.pix_fmt}"
+        else:
+            pair = concat_pair_frames(frames1, frames2, req.size)
+            width, height, mode = int(pair.shape[2]), int(pair.shape[1]), f"rgb via {self.fmt.pix_fmt}"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_path(req.key, self.suffix)
         tmp_side = self._tmp_path(req.key, ".json")
         try:
             try:
-                write_clip(pair, tmp, fps=self.fps, fmt=self.fmt)
+                if native:
+                    write_native_clip(frames1, frames2, tmp, fps=self.fps)
+                else:
+                    write_clip(pair, tmp, fps=self.fps, fmt=self.fmt)
             except VideoEncodeError as exc:
                 raise VideoEncodeError(clip, exc.reason, **ctx) from exc
             frames_written = count_frames(tmp)
@@ -694,8 +867,9 @@ class PairClipCache:
                 "frames": 2 * req.n_frames,
                 "bytes": tmp.stat().st_size,
                 "digest": file_digest(tmp),
-                "width": int(pair.shape[2]),
-                "height": int(pair.shape[1]),
+                "width": width,
+                "height": height,
+                "mode": mode,
                 "video1": req.video1,
                 "video2": req.video2,
                 "n_frames": req.n_frames,
@@ -704,6 +878,9 @@ class PairClipCache:
             os.replace(tmp, clip)
             tmp_side.write_text(json.dumps(meta, sort_keys=True, indent=1))
             os.replace(tmp_side, self.sidecar_path(req.key))
+            # the digest was just computed from these bytes: this process need not read them again
+            trust_checked(req.key, _signature(os.stat(clip)) + _signature(os.stat(self.sidecar_path(req.key)))
+                          + (req.n_frames,))
         except OSError as exc:
             exc.add_note(f"while building pair clip {str(clip)!r} ({_pair_text(**ctx)})")
             raise
@@ -731,8 +908,9 @@ class PairClipCache:
 
     def make(self, req: PairRequest) -> str:
         """Decode both videos of ``req`` (one when they are the same file) and build its clip."""
-        frames1 = self.decode(req, 1)
-        frames2 = frames1 if req.id2 == req.id1 else self.decode(req, 2)
+        native = self.native_format(req) is not None
+        frames1 = self.decode(req, 1, native)
+        frames2 = frames1 if req.id2 == req.id1 else self.decode(req, 2, native)
         return self.build(req, frames1, frames2)
 
     def remove_stale_temps(self, max_age_s: float = 3600.0) -> int:
