@@ -175,6 +175,7 @@ def test_doc_to_visual_with_and_without_workers_gives_the_same_clips(tmp_path, v
 
 def test_doc_to_visual_with_a_missing_path_names_the_pair(tmp_path, videos):
     doc = {"pair_id": "a|b", "video1_path": videos[0], "video2_path": None, "concept": "location"}
+    P.register_documents([doc])
     for kw in ({"frames_per_video": 4, "cache_dir": str(tmp_path / "c")}, {"input": "two_videos"}):
         with pytest.raises(FileNotFoundError, match=r"video file is missing.*pair a\|b"):
             hooks.doc_to_visual(doc, kw)
@@ -189,3 +190,17 @@ def test_workers_setting_is_checked(monkeypatch):
     monkeypatch.delenv(P.WORKERS_ENV)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     assert P.default_workers() == max(1, len(os.sched_getaffinity(0)) // 2)
+
+
+def test_a_killed_worker_does_not_lose_the_clip(tmp_path, videos):
+    import signal
+
+    want = _reference(tmp_path, videos, [PAIRS[0]])[PAIRS[0]]
+    pf = P.Prefetcher(tmp_path / "cache", n_frames=4, workers=1)
+    pool = pf._ensure_pool()
+    pool.submit(os.getpid).result()  # start the worker
+    for pid in list(pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    pf.plan([("p01", videos[0], videos[1])])
+    assert Path(pf.get(videos[0], videos[1], "p01")).read_bytes() == want  # built here instead
+    pf.close()

@@ -35,7 +35,9 @@ import shutil
 import tempfile
 import threading
 import uuid
+import warnings
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Sequence
 
 from .video import NativeFrames, PairClipCache, PairRequest, checked_signature, trust_checked
@@ -200,7 +202,10 @@ class Prefetcher:
                         self._queue.insert(0, entry)
                     self._dispatch()
         if entry is not None:
-            entry.future.result()  # re-raises the build's error, which names the pair
+            try:
+                entry.future.result()  # re-raises the build's error, which names the pair
+            except (BrokenProcessPool, CancelledError):
+                pass  # the pool died (a worker was killed) or is shutting down: build it here
         found = self.cache.lookup(req)  # checks the digest (once per process); warns when damaged
         if found is not None:
             return found
@@ -395,8 +400,10 @@ def clip_for(doc: dict, n_frames: int, size: tuple[int, int] | None = None,
     if not known and loader is not None and pf.workers > 0:
         try:
             loader(doc)
-        except Exception:  # no plan: every clip is then built when asked for, as without prefetching
-            pass
+        except Exception as exc:  # no plan: every clip is then built when asked for, as without prefetching
+            warnings.warn(f"prefetch: cannot list the documents of pair {pair_id} ({type(exc).__name__}: {exc}); "
+                          "its task's clips are built when asked for, without background preparation",
+                          RuntimeWarning, stacklevel=2)
     world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
     todo = []
     with _LOCK:
