@@ -204,3 +204,44 @@ def test_a_killed_worker_does_not_lose_the_clip(tmp_path, videos):
     pf.plan([("p01", videos[0], videos[1])])
     assert Path(pf.get(videos[0], videos[1], "p01")).read_bytes() == want  # built here instead
     pf.close()
+
+
+def _plan_then_hang(cache_dir: str, video1: str, video2: str, ready: str) -> None:
+    pf = P.Prefetcher(cache_dir, n_frames=4, workers=2)
+    pf._ensure_pool().submit(os.getpid).result()  # the workers exist
+    Path(ready).write_text(" ".join(str(p) for p in pf._pool._processes))
+    import time
+
+    time.sleep(600)
+
+
+def test_workers_die_with_a_killed_parent(tmp_path, videos):
+    """A run killed with SIGKILL must not leave workers behind holding its output pipe open."""
+    import multiprocessing
+    import signal
+    import time
+
+    ready = tmp_path / "ready"
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_plan_then_hang, args=(str(tmp_path / "cache"), videos[0], videos[1], str(ready)))
+    proc.start()
+    deadline = time.time() + 120
+    while not ready.exists() or not ready.read_text():
+        assert time.time() < deadline and proc.is_alive()
+        time.sleep(0.1)
+    workers = [int(p) for p in ready.read_text().split()]
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(30)
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().split(")")[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 30
+    while time.time() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers)

@@ -10,8 +10,8 @@ concept tasks of one pair share one build.  At most ``ahead`` clips are built be
 requested, so a ``--limit`` run or a model that asks in another order wastes a bounded amount of work.
 
 Decode once.  A video used by several planned pairs is decoded by the first job that needs it, which
-also writes its frames (``.npy``) to a private temporary folder; later jobs load them (exact bytes) and
-the file is deleted when its last planned pair is built.  A job never starts while another job is
+also writes its frames (pickled arrays) to a private temporary folder (``$TMPDIR/convis-frames-*``); later
+jobs load them (exact bytes) and the file is deleted when its last planned pair is built.  A job never starts while another job is
 decoding one of its videos.  The parent holds no frames: memory is the workers' (two videos' frames and
 one clip each), whatever the size of the data set; the temporary folder holds the frames of videos
 with a planned pair still to build.
@@ -67,6 +67,27 @@ def default_workers() -> int:
 
 
 # --- the job a worker runs ------------------------------------------------------------------------
+
+def _worker_init(parent: int) -> None:
+    """Tie a worker's life to the process that made the pool.
+
+    A forked worker inherits its parent's file descriptors (its stdout pipe among them), so a worker
+    outliving a killed parent would hold them open forever.  On Linux the kernel sends it SIGKILL when
+    the parent's forking thread ends (``PR_SET_PDEATHSIG``); elsewhere it is left to the pool's own
+    clean-up.  Ctrl-C is the parent's to handle.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the line above: nobody will collect our work
+        os._exit(0)
+
 
 def _frames(cache: PairClipCache, req: PairRequest, which: int, native: bool, load: str | None,
             save: str | None) -> tuple:
@@ -147,7 +168,7 @@ class Prefetcher:
         self._running = 0
         self._pending_uses: dict[tuple, int] = {}  # video identity -> planned pairs not finished
         self._decoding: set[tuple] = set()  # videos a running job is decoding
-        self._saved: dict[tuple, str] = {}  # video identity -> .npy of its frames
+        self._saved: dict[tuple, str] = {}  # video identity -> file holding its decoded frames
         self._tmp: str | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -305,7 +326,8 @@ class Prefetcher:
             import multiprocessing
 
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
+                                             initializer=_worker_init, initargs=(os.getpid(),))
         return self._pool
 
     def wait(self) -> None:
