@@ -298,6 +298,8 @@ def child_plugin(spec: dict) -> dict:
                 time.sleep(latency)  # the model computes; the pool keeps preparing
         out["passes"].append({"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu0,
                               "waited_s": waited, "decodes": _decodes() - d0, "builds": _builds() - b0})
+    out["jobs_in_flight"] = sum(pf.stats["job_s"] for pf in prefetch._PREFETCHERS.values()) / max(
+        1e-9, out["passes"][0]["wall_s"])
     out["clips"] = len(clips)
     out["clip_bytes"] = sum(os.path.getsize(c) + os.path.getsize(os.path.splitext(c)[0] + ".json") for c in clips)
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -577,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         lo = min(sweep)
         results["prep_speedup"] = {f"{w}_vs_{lo}": prep[lo]["wall_s"] / prep[w]["wall_s"] for w in sweep if w != lo}
         print("preparation: " + ", ".join(f"{w} worker(s) {prep[w]['wall_s']:.1f} s "
-                                          f"({results['prep'][str(w)]['worker_cpu_s']:.1f} s CPU in workers)"
+                                          f"({results['prep'][str(w)]['worker_cpu_s']:.1f} s CPU in workers, "
+                                          f"{results['prep'][str(w)]['jobs_in_flight']:.2f} jobs in flight)"
                                           for w in sweep) + "; speed-up "
               + ", ".join(f"{w} vs {lo}: {v:.2f}x" for w, v in
                           ((k.split('_')[0], x) for k, x in results['prep_speedup'].items())))

@@ -34,6 +34,7 @@ import pickle
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 import warnings
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -149,7 +150,8 @@ class Prefetcher:
 
     ``stats``: ``planned`` (clips queued), ``built`` (jobs finished), ``decodes`` (source videos decoded
     by jobs), ``waits`` (``get`` calls that found their clip not ready), ``inline`` (clips built in the
-    calling process).
+    calling process), ``job_s`` (seconds from submitting each job to its end, summed: divided by the
+    elapsed time, the mean number of jobs in flight).
     """
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, n_frames: int = 8,
@@ -172,7 +174,7 @@ class Prefetcher:
         self._tmp: str | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
-        self.stats = {"planned": 0, "built": 0, "decodes": 0, "waits": 0, "inline": 0}
+        self.stats = {"planned": 0, "built": 0, "decodes": 0, "waits": 0, "inline": 0, "job_s": 0.0}
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -278,12 +280,14 @@ class Prefetcher:
             self._finish(entry, args, None, exc)
             return False
         self._running += 1
-        fut.add_done_callback(lambda f, e=entry, a=args: self._done(e, a, f))
+        started = time.perf_counter()
+        fut.add_done_callback(lambda f, e=entry, a=args, t=started: self._done(e, a, f, t))
         return True
 
-    def _done(self, entry: _Entry, args: tuple, fut: Future) -> None:
+    def _done(self, entry: _Entry, args: tuple, fut: Future, started: float) -> None:
         with self._lock:
             self._running -= 1
+            self.stats["job_s"] += time.perf_counter() - started
             exc = CancelledError() if fut.cancelled() else fut.exception()
             self._finish(entry, args, None if exc else fut.result(), exc)
             self._dispatch()
