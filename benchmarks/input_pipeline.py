@@ -300,6 +300,7 @@ def child_plugin(spec: dict) -> dict:
                               "waited_s": waited, "decodes": _decodes() - d0, "builds": _builds() - b0})
     out["jobs_in_flight"] = sum(pf.stats["job_s"] for pf in prefetch._PREFETCHERS.values()) / max(
         1e-9, out["passes"][0]["wall_s"])
+    out["frames_bytes_peak"] = max([pf.stats["frames_bytes_peak"] for pf in prefetch._PREFETCHERS.values()] or [0])
     out["clips"] = len(clips)
     out["clip_bytes"] = sum(os.path.getsize(c) + os.path.getsize(os.path.splitext(c)[0] + ".json") for c in clips)
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -574,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     results["peak_rss_mb"] = max(results["prep"][str(top)]["peak_rss_mb"], results["prep"][str(top)]["worker_peak_rss_mb"])
     print(f"decodes: {results['decodes']} for {n_videos} videos (each video once when equal); "
           f"peak RSS: main {results['prep'][str(top)]['peak_rss_mb']:.0f} MB, largest worker "
-          f"{results['prep'][str(top)]['worker_peak_rss_mb']:.0f} MB (forked: shares the main process's pages)")
+          f"{results['prep'][str(top)]['worker_peak_rss_mb']:.0f} MB (forked: shares the main process's pages); "
+          f"decoded frames kept on disk for later pairs: at most {results['prep'][str(top)]['frames_bytes_peak'] / 1e6:.0f} MB")
     if len(sweep) > 1:
         lo = min(sweep)
         results["prep_speedup"] = {f"{w}_vs_{lo}": prep[lo]["wall_s"] / prep[w]["wall_s"] for w in sweep if w != lo}

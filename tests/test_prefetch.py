@@ -84,6 +84,7 @@ def test_prefetched_clips_equal_direct_builds_and_decode_each_video_once(tmp_pat
     assert pf.stats["decodes"] == 5 and pf.stats["built"] == 5 and pf.stats["inline"] == 0
     assert counted == []
     assert tmp is None or os.listdir(tmp) == []  # every saved frames file deleted after its last pair
+    assert pf._saved_bytes == 0 and pf.stats["frames_bytes_peak"] > 0  # v0, v1, v2 were kept for later pairs
     pf.close()
     assert tmp is None or not os.path.exists(tmp)
 

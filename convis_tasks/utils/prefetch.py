@@ -151,7 +151,8 @@ class Prefetcher:
     ``stats``: ``planned`` (clips queued), ``built`` (jobs finished), ``decodes`` (source videos decoded
     by jobs), ``waits`` (``get`` calls that found their clip not ready), ``inline`` (clips built in the
     calling process), ``job_s`` (seconds from submitting each job to its end, summed: divided by the
-    elapsed time, the mean number of jobs in flight).
+    elapsed time, the mean number of jobs in flight), ``frames_bytes_peak`` (the most bytes of saved frames on
+    disk at once).
     """
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, *, n_frames: int = 8,
@@ -171,10 +172,12 @@ class Prefetcher:
         self._pending_uses: dict[tuple, int] = {}  # video identity -> planned pairs not finished
         self._decoding: set[tuple] = set()  # videos a running job is decoding
         self._saved: dict[tuple, str] = {}  # video identity -> file holding its decoded frames
+        self._saved_bytes = 0
         self._tmp: str | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
-        self.stats = {"planned": 0, "built": 0, "decodes": 0, "waits": 0, "inline": 0, "job_s": 0.0}
+        self.stats = {"planned": 0, "built": 0, "decodes": 0, "waits": 0, "inline": 0, "job_s": 0.0,
+                      "frames_bytes_peak": 0}
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -299,6 +302,8 @@ class Prefetcher:
                 self._decoding.discard(vid)
                 if exc is None and os.path.exists(save):
                     self._saved[vid] = save
+                    self._saved_bytes += os.path.getsize(save)
+                    self.stats["frames_bytes_peak"] = max(self.stats["frames_bytes_peak"], self._saved_bytes)
                 elif os.path.exists(save):
                     _unlink(save)
         for vid in {req.id1, req.id2}:
@@ -309,6 +314,7 @@ class Prefetcher:
                 self._pending_uses.pop(vid, None)
                 path = self._saved.pop(vid, None)
                 if path is not None:
+                    self._saved_bytes -= os.path.getsize(path)
                     _unlink(path)
         if entry.future.done():
             return
