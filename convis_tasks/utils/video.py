@@ -1,8 +1,11 @@
 """Frame pipeline for ConViS pairs: sample, decode, concatenate, encode and cache pair clips.
 
 The benchmark feeds a model ``N`` uniformly sampled frames of video 1 followed by ``N`` frames of
-video 2.  Models that only accept a single video get a *pair clip*: those ``2N`` frames written as
-one near-lossless ``.mp4`` (see :func:`write_clip`), cached on disk by :class:`PairClipCache`.
+video 2.  Models that only accept a single video get a *pair clip*: those ``2N`` frames as one lossless
+H.264 ``.mp4``, cached on disk by :class:`PairClipCache`.  When both videos share one YUV pixel format,
+frame size and colour description, the clip holds their decoded planes unchanged (:func:`read_native`,
+:func:`write_native_clip`), so every reader gets exactly the frames it decodes from the sources; other
+pairs are decoded to RGB, fitted to one size and written from RGB (:func:`write_clip`, max abs error ~2).
 
 Decoding a source video is the expensive step, encoding a clip the next.  Which clips a run needs,
 in which order, and how each video is decoded only once per frame setting while the model computes,
