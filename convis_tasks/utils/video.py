@@ -610,8 +610,11 @@ def default_cache_dir() -> Path:
 
 def file_digest(path: str | os.PathLike) -> str:
     """``sha256:<hex>`` of a file's bytes (the integrity check of cache entries)."""
+    digest = hashlib.new(DIGEST)
     with open(path, "rb") as fh:
-        return f"{DIGEST}:" + hashlib.file_digest(fh, DIGEST).hexdigest()
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"{DIGEST}:{digest.hexdigest()}"
 
 
 #: cache key -> stat signature of an entry whose digest this process has checked (see PairClipCache.check)
