@@ -10,11 +10,12 @@ concept tasks of one pair share one build.  At most ``ahead`` clips are built be
 requested, so a ``--limit`` run or a model that asks in another order wastes a bounded amount of work.
 
 Decode once.  A video used by several planned pairs is decoded by the first job that needs it, which
-also writes its frames (pickled arrays) to a private temporary folder (``$TMPDIR/convis-frames-*``); later
-jobs load them (exact bytes) and the file is deleted when its last planned pair is built.  A job never starts while another job is
-decoding one of its videos.  The parent holds no frames: memory is the workers' (two videos' frames and
-one clip each), whatever the size of the data set; the temporary folder holds the frames of videos
-with a planned pair still to build.
+also writes its frames (pickled arrays) to a private temporary folder (``$TMPDIR/convis-frames-*``);
+later jobs load them (exact bytes) and the file is deleted when its last planned pair is built.  A job
+never starts while another job is decoding one of its videos.  The parent holds no frames: memory is
+the workers' (two videos' frames and one clip each), whatever the size of the data set; the temporary
+folder holds the frames of videos with a planned pair still to build.  If the pool dies (a worker
+killed), clips are built in the calling process.  Workers die with the process that made them.
 
 Waiting.  :meth:`Prefetcher.get` returns at once when the clip is ready; otherwise it moves the clip to
 the front of the queue and waits for it; a clip outside the plan is built in the calling process.  A
