@@ -461,9 +461,10 @@ def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
 
 
 def write_native_clip(frames1: NativeFrames, frames2: NativeFrames, path: str | os.PathLike,
-                      fps: float | int | Fraction = 1) -> None:
+                      fps: float | int | Fraction = 1, options: dict | None = None) -> None:
     """Write both videos' native frames, video 1's first, losslessly in their own pixel format and colour
-    description (x264 ``qp 0``), so that any reader converts them to exactly the RGB it gives for the sources."""
+    description (x264 ``qp 0``, :data:`ENCODER_OPTIONS` unless ``options``), so that any reader converts
+    them to exactly the RGB it gives for the sources."""
     import av
 
     if frames1.fmt != frames2.fmt:
@@ -477,7 +478,7 @@ def write_native_clip(frames1: NativeFrames, frames2: NativeFrames, path: str | 
             stream.width, stream.height, stream.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
             cc = stream.codec_context
             cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = fmt.colour
-            stream.options = dict(ENCODER_OPTIONS)
+            stream.options = dict(ENCODER_OPTIONS if options is None else options)
             for i, plane in enumerate(np.concatenate([frames1.planes, frames2.planes])):
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(plane), format=fmt.pix_fmt)
                 vf.colorspace, vf.color_range = fmt.colour[0], fmt.colour[1]
