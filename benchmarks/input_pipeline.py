@@ -12,27 +12,31 @@ What it does (see benchmarks/README.md for the figures and how to read them):
    benchmark (every video in at least one pair, the rest of the slots uniform, no repeated or self pairs,
    shuffled file order; 610 pairs over 543 videos in the release).
 3. Prepares the inputs of every request of the group, 5 concepts x P pairs, concept after concept as
-   lmms-eval issues them, each in its own child process so that peak RSS values are separable:
+   lmms-eval issues them, each run in its own child process so that peak RSS values are separable:
 
    * ``naive``: per request, decode both videos with decord, N uniformly sampled frames each
      (``VideoReader``, ``np.linspace(0, total - 1, N, dtype=int)``, ``get_batch``), which is what a model's
      video loader does per request when it gets the two original files;
-   * ``plugin cold``: ``convis_tasks.hooks.doc_to_visual`` per request on an empty clip cache, then three more
-     passes over all requests in the same process (warm; the fastest is reported);
-   * ``plugin warm``: a new process on the cache left on disk (its first pass);
-   * ``plugin cold`` again at a second scale (``--rss-scale``), to show that peak RSS does not grow with V.
+   * ``prep, W workers`` (the ``--workers`` sweep): ``convis_tasks.hooks.doc_to_visual`` per request on an
+     empty clip cache with ``$CONVIS_PREFETCH_WORKERS=W`` and no model: the preparation time;
+   * ``model L ms``: the same with a simulated model that takes ``--model-latency-ms`` per request after
+     receiving its clip, so that preparation (in the worker pool) overlaps the model; then three warm
+     passes in the same process (the fastest is reported);
+   * ``warm, new process``: a new process on the cache left on disk (its first pass checks every clip's
+     digest once);
+   * the same cold run again at a second scale (``--rss-scale``), to show that peak RSS does not grow with V.
 
-   Decodes are counted where they happen (naive: each ``get_batch``; plugin: each call of
-   ``convis_tasks.utils.video.read_frames``), clip encodes likewise (``write_clip``).
-4. Times ``write_clip`` on one 16-frame 640x360 pair clip with the current encoder settings and with the
-   previous ones (preset ``veryfast``).
+   Decodes are counted where they happen: each naive ``get_batch``; on the plugin side, the prefetcher's
+   count of source videos decoded by its jobs plus any decode in the calling process.
+4. The cache options table (``--options-pairs``): bytes per pair, max abs error and PSNR against the source
+   sampled frames, encode and read time, for encoder settings and lossless codecs the harness's readers accept.
+5. The integrity check's cost: the sha256 of every clip of the cold cache.
 
 Usage::
 
-    python benchmarks/input_pipeline.py                  # V=60, P=67, second scale 120: 8-10 min, +5-8 min once to generate
-    python benchmarks/input_pipeline.py --videos 30      # smaller
-    python benchmarks/input_pipeline.py --full           # V=543, P=610: ~1 h on 2 cores, nearly all of it naive
-    python benchmarks/input_pipeline.py --skip-naive --plugin-module /tmp/video_before.py   # time another video.py
+    python benchmarks/input_pipeline.py                  # V=60, P=67, second scale 120
+    python benchmarks/input_pipeline.py --videos 12 --rss-scale 0 --skip-naive    # quick (a few minutes)
+    python benchmarks/input_pipeline.py --full --skip-naive    # V=543, P=610
 
 Nothing here is imported by the package.
 """
@@ -40,8 +44,6 @@ Nothing here is imported by the package.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import json
 import os
 import resource
@@ -258,60 +260,55 @@ def child_naive(spec: dict) -> dict:
             "checksum": checksum}
 
 
-def _load_plugin(spec: dict):
-    """(video module, per-request function) -- the package's hook, or the same logic on another video.py."""
-    if spec.get("plugin_module"):
-        loader = importlib.util.spec_from_file_location("convis_bench_video", spec["plugin_module"])
-        module = importlib.util.module_from_spec(loader)
-        loader.loader.exec_module(module)
 
-        def visual(req: dict, kw: dict) -> list[str]:  # what hooks.doc_to_visual does, on that module
-            cache = module.PairClipCache(kw["cache_dir"])
-            return [cache.get(req["video1_path"], req["video2_path"], n_frames=kw["frames_per_video"],
-                              size=None, pair_id=req["pair_id"])]
+def _decodes() -> int:
+    from convis_tasks.utils import prefetch
 
-        return module, visual
-    from convis_tasks import hooks
-    from convis_tasks.utils import video as module
+    return sum(pf.stats["decodes"] + pf.cache.stats["decodes"] for pf in prefetch._PREFETCHERS.values())
 
-    return module, hooks.doc_to_visual
+
+def _builds() -> int:
+    from convis_tasks.utils import prefetch
+
+    return sum(pf.stats["built"] + pf.cache.stats["builds"] for pf in prefetch._PREFETCHERS.values())
 
 
 def child_plugin(spec: dict) -> dict:
-    module, visual = _load_plugin(spec)
-    counts = {"decodes": 0, "builds": 0}
-    real_read, real_write = module.read_frames, module.write_clip
+    """Cold pass (optionally with a simulated model), warm passes; figures of the main process and its workers."""
+    os.environ["CONVIS_PREFETCH_WORKERS"] = str(spec["workers"])
+    from convis_tasks import hooks
+    from convis_tasks.utils import prefetch
 
-    def counting_read(*args, **kwargs):
-        counts["decodes"] += 1
-        return real_read(*args, **kwargs)
-
-    def counting_write(*args, **kwargs):
-        counts["builds"] += 1
-        return real_write(*args, **kwargs)
-
-    module.read_frames, module.write_clip = counting_read, counting_write
     kw = {"cache_dir": spec["cache_dir"], "frames_per_video": spec["frames"]}
     requests = spec["requests"]
+    latency = spec.get("latency_ms", 0) / 1000.0
     base = _peak_rss_mb()
-    out = {"requests": len(requests), "rss_after_imports_mb": base, "passes": []}
+    out = {"requests": len(requests), "rss_after_imports_mb": base, "passes": [], "workers": spec["workers"]}
+    prefetch.register_documents(requests)  # what the task's documents are (lmms-eval: the task's docs)
     clips = set()
-    for _ in range(spec["passes"]):
-        before = dict(counts)
+    for number in range(spec["passes"]):
+        d0, b0 = _decodes(), _builds()
         start, cpu0 = time.perf_counter(), time.process_time()
+        waited = 0.0
         for req in requests:
-            clips.add(visual(req, kw)[0])
+            t = time.perf_counter()
+            clips.add(hooks.doc_to_visual(req, kw)[0])
+            waited += time.perf_counter() - t
+            if latency and number == 0:
+                time.sleep(latency)  # the model computes; the pool keeps preparing
         out["passes"].append({"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu0,
-                              "decodes": counts["decodes"] - before["decodes"],
-                              "builds": counts["builds"] - before["builds"]})
-    memo = getattr(module, "_SHARED_MEMO", None)
-    if memo is not None:
-        out["memo"] = {"items": len(memo), "bytes": memo.nbytes, "max_bytes": memo.max_bytes,
-                       "spill_writes": memo.spill_writes, "spill_hits": memo.spill_hits}
+                              "waited_s": waited, "decodes": _decodes() - d0, "builds": _builds() - b0})
+    out["jobs_in_flight"] = sum(pf.stats["job_s"] for pf in prefetch._PREFETCHERS.values()) / max(
+        1e-9, out["passes"][0]["wall_s"])
+    out["frames_bytes_peak"] = max([pf.stats["frames_bytes_peak"] for pf in prefetch._PREFETCHERS.values()] or [0])
     out["clips"] = len(clips)
-    out["clip_bytes"] = sum(os.path.getsize(c) for c in clips)
+    out["clip_bytes"] = sum(os.path.getsize(c) + os.path.getsize(os.path.splitext(c)[0] + ".json") for c in clips)
     out["peak_rss_mb"] = _peak_rss_mb()
     out["rss_end_mb"] = _current_rss_mb()
+    prefetch.close_all()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["worker_peak_rss_mb"] = children.ru_maxrss / 1024.0
+    out["worker_cpu_s"] = children.ru_utime + children.ru_stime
     return out
 
 
@@ -330,34 +327,89 @@ def run_child(kind: str, spec: dict, work: Path) -> dict:
     return result
 
 
-# --- encoder check ---------------------------------------------------------------------------------------
+# --- cache options and integrity cost ------------------------------------------------------------------
 
-def encoder_check(pool: list[Path], frames: int, work: Path) -> dict:
+def clip_formats() -> dict:
+    """The options measured for the clip cache (name -> ClipFormat); the first is the current one."""
+    from convis_tasks.utils.video import CLIP_FORMAT, ClipFormat
+
+    x = {"threads": "1", "bframes": "0"}
+    f = {"threads": "1", "level": "3", "slicecrc": "0"}
+    return {
+        "RGB: x264 yuv444p qp0 ultrafast .mp4 (current, other pairs; before: all)": CLIP_FORMAT,
+        "x264 yuv444p qp0 medium .mp4": ClipFormat(options=dict(x, qp="0", preset="medium")),
+        "x264rgb bgr0 qp0 ultrafast .mp4": ClipFormat(codec="libx264rgb", pix_fmt="bgr0",
+                                                      options=dict(x, qp="0", preset="ultrafast")),
+        "ffv1 bgr0 range coder .avi": ClipFormat(codec="ffv1", pix_fmt="bgr0", options=dict(f, coder="1"),
+                                                 container="avi"),
+        "ffv1 yuv444p range coder .avi": ClipFormat(codec="ffv1", pix_fmt="yuv444p", options=dict(f, coder="1"),
+                                                    container="avi"),
+        "ffv1 bgr0 golomb .avi": ClipFormat(codec="ffv1", pix_fmt="bgr0", options=f, container="avi"),
+        "x264 yuv420p qp0 ultrafast .mp4": ClipFormat(pix_fmt="yuv420p", options=dict(x, qp="0", preset="ultrafast")),
+        "x264 yuv444p qp4 medium .mp4": ClipFormat(options=dict(x, qp="4", preset="medium")),
+    }
+
+
+def cache_options(pool: list[Path], frames: int, work: Path, n_pairs: int) -> list[dict]:
+    """Bytes per pair, max abs error and PSNR against the source sampled frames (as the same reader decodes
+    the sources), encode and read time, for each option of :func:`clip_formats` and the native clip."""
     from convis_tasks.utils import video as V
 
-    pair = V.concat_pair_frames(V.read_frames(pool[0], frames), V.read_frames(pool[1 % len(pool)], frames))
-    out = {}
-    for label, preset in (("current", V.ENCODER_OPTIONS["preset"]), ("previous", "veryfast")):
-        saved = dict(V.ENCODER_OPTIONS)
-        V.ENCODER_OPTIONS["preset"] = preset
-        try:
-            times = []
-            for rep in range(3):
-                path = work / f"encode_{label}.mp4"
+    backends = ("decord", "pyav")
+    pairs = [(pool[(2 * i) % len(pool)], pool[(2 * i + 1) % len(pool)]) for i in range(n_pairs)]
+    refs = [{b: np.concatenate([V.read_frames(x, frames, backend=b), V.read_frames(y, frames, backend=b)])
+             for b in backends} for x, y in pairs]
+    native = "native: the sources' own YUV planes, x264 qp0"
+    options = {f"{native} ultrafast .mp4 (current, same-format pairs)": V.ENCODER_OPTIONS,
+               f"{native} ultrafast + CABAC .mp4": dict(V.ENCODER_OPTIONS, **{"x264-params": "cabac=1"}),
+               f"{native} medium .mp4": dict(V.ENCODER_OPTIONS, preset="medium")}
+    options.update(clip_formats())
+    rows = []
+    for name, fmt in options.items():
+        row = {"option": name, "bytes_per_pair": 0.0, "max_abs_err": 0, "min_psnr_db": float("inf"),
+               "encode_s": 0.0, "read_s": 0.0, "readers": list(backends)}
+        for i, ((x, y), ref) in enumerate(zip(pairs, refs)):
+            native = isinstance(fmt, dict)
+            ext = "mp4" if native else ("mkv" if fmt.container == "matroska" else fmt.container)
+            path = work / f"option_{i}.{ext}"
+            if native:
+                n1, n2 = V.read_native(x, frames), V.read_native(y, frames)
                 start = time.perf_counter()
-                V.write_clip(pair, path)
-                times.append(time.perf_counter() - start)
-            back = V.read_frames(path, 2 * frames)
-            out[label] = {"preset": preset, "seconds": min(times), "bytes": path.stat().st_size,
-                          "max_abs_err": int(np.abs(back.astype(int) - pair.astype(int)).max()),
-                          "frames_read_back": V.count_frames(path),
-                          "sha": hashlib.sha256(back.tobytes()).hexdigest()[:16]}
-        finally:
-            V.ENCODER_OPTIONS.clear()
-            V.ENCODER_OPTIONS.update(saved)
-    out["same_decoded_frames"] = out["current"]["sha"] == out["previous"]["sha"]
-    out["shape"] = list(pair.shape)
-    return out
+                V.write_native_clip(n1, n2, path, options=fmt)
+            else:
+                start = time.perf_counter()
+                V.write_clip(ref["decord"], path, fmt=fmt)
+            row["encode_s"] += (time.perf_counter() - start) / len(refs)
+            row["bytes_per_pair"] += path.stat().st_size / len(refs)
+            for backend in backends:
+                try:
+                    start = time.perf_counter()
+                    back = V.read_frames(path, 2 * frames, backend=backend)
+                    if backend == "decord":
+                        row["read_s"] += (time.perf_counter() - start) / len(refs)
+                except Exception:  # noqa: BLE001 - a reader that cannot read it is the figure
+                    row["readers"] = [r for r in row["readers"] if r != backend]
+                    continue
+                err = np.abs(back.astype(np.int16) - ref[backend].astype(np.int16))
+                mse = float(np.mean(err.astype(np.float64) ** 2))
+                row["max_abs_err"] = max(row["max_abs_err"], int(err.max()))
+                row["min_psnr_db"] = min(row["min_psnr_db"], float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse))
+            path.unlink()
+        rows.append(row)
+    return rows
+
+
+def integrity_cost(cache: Path) -> dict:
+    from convis_tasks.utils.video import DIGEST, file_digest
+
+    clips = [p for p in cache.iterdir() if p.suffix in (".mp4", ".avi", ".mkv")]
+    total = sum(p.stat().st_size for p in clips)
+    start = time.perf_counter()
+    for p in clips:
+        file_digest(p)
+    seconds = time.perf_counter() - start
+    return {"digest": DIGEST, "clips": len(clips), "ms_per_clip": 1e3 * seconds / max(1, len(clips)),
+            "mb_per_s": total / 1e6 / seconds if seconds else float("inf")}
 
 
 # --- main -------------------------------------------------------------------------------------------------
@@ -377,15 +429,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=8, help="frames per video N (default 8, the protocol's)")
     ap.add_argument("--concepts", type=int, default=N_CONCEPTS, help="concepts (tasks) of the group (default 5)")
     ap.add_argument("--rss-scale", type=int, default=None,
-                    help="V of the second plugin-only cold run for peak RSS (default 2V; 0 skips; off with --full)")
+                    help="V of the second cold run for peak RSS (default 2V; 0 skips; off with --full)")
+    ap.add_argument("--workers", default=None,
+                    help="comma-separated worker counts for the preparation sweep (default: 1 and the cores "
+                         "available); the largest runs the simulated model")
+    ap.add_argument("--model-latency-ms", type=float, default=300.0,
+                    help="simulated model time per request for the overlap run (default 300; 0 skips it)")
+    ap.add_argument("--options-pairs", type=int, default=3,
+                    help="pairs encoded per cache option in the options table (default 3; 0 skips it)")
     ap.add_argument("--work-dir", default=os.environ.get("CONVIS_BENCH_DIR",
                                                          str(Path(tempfile.gettempdir()) / "convis-input-bench")),
                     help="where videos and caches go (default $CONVIS_BENCH_DIR or <tmp>/convis-input-bench)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2, help="processes generating videos (default 2)")
     ap.add_argument("--skip-naive", action="store_true", help="do not run the naive baseline")
-    ap.add_argument("--plugin-module", default=None,
-                    help="time another video.py (e.g. an older revision) with the hook's logic instead of the package")
     ap.add_argument("--keep-cache", action="store_true",
                     help="keep the pair-clip cache of scale V in the work dir (default: delete it at the end)")
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
@@ -407,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     rss_scale = args.rss_scale if args.rss_scale is not None else (0 if args.full else 2 * n_videos)
     pool_size = args.pool if args.pool is not None else min(max(n_videos, rss_scale if rss_scale else 0), 60)
     pool_size = max(2, min(pool_size, max(n_videos, rss_scale or 0)))
+    from convis_tasks.utils.prefetch import default_workers
+
+    cores = default_workers() if not os.environ.get("CONVIS_PREFETCH_WORKERS") else len(os.sched_getaffinity(0))
+    sweep = sorted({int(w) for w in args.workers.split(",")}) if args.workers else sorted({1, max(1, cores)})
+    top = max(sweep)
     work = Path(args.work_dir).expanduser().resolve()
     work.mkdir(parents=True, exist_ok=True)
     t_total = time.perf_counter()
@@ -416,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     videos = scale_videos(work, pool, max(n_videos, rss_scale or 0))
     pairs = draw_pairs(n_videos, n_pairs, args.seed)
     requests = make_requests(videos[:n_videos], pairs, args.concepts)
+    source_bytes = sum(os.path.getsize(v) for v in videos[:n_videos])
     import av
 
     with av.open(str(pool[0])) as c:
@@ -429,100 +492,150 @@ def main(argv: list[str] | None = None) -> int:
           f"{np.mean(pool_bytes) * 8 / ((MIN_SECONDS + MAX_SECONDS) / 2) / 1e3:.0f} kbit/s); "
           f"{'generated ' + str(generated) + ' in ' + format(gen_s, '.0f') + ' s' if generated else 'reused'}"
           f"{'; videos beyond the pool are hard links' if len(videos) > len(pool) else ''}")
-    print(f"work dir: {work}; cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"work dir: {work}; cpus: {os.cpu_count()} (available: {len(os.sched_getaffinity(0))}); workers sweep "
+          f"{sweep}; load average at start: {os.getloadavg()[0]:.2f}", flush=True)
 
     results: dict = {"videos": n_videos, "pairs": n_pairs, "requests": len(requests), "frames": args.frames,
-                     "pool": len(pool), "pool_mean_bytes": float(np.mean(pool_bytes))}
-    base_spec = {"frames": args.frames, "plugin_module": args.plugin_module}
+                     "pool": len(pool), "pool_mean_bytes": float(np.mean(pool_bytes)), "source_bytes": source_bytes,
+                     "workers_sweep": sweep}
+    base_spec = {"frames": args.frames}
 
     if not args.skip_naive:
         print("naive: decoding both videos per request ...", flush=True)
         results["naive"] = run_child("naive", dict(base_spec, requests=requests), work)
 
     cache = work / f"cache_V{n_videos}"
-    shutil.rmtree(cache, ignore_errors=True)
-    print(f"plugin: cold cache, then {WARM_PASSES} warm passes ...", flush=True)
-    results["plugin_cold"] = run_child("plugin", dict(base_spec, requests=requests, cache_dir=str(cache),
-                                                      passes=1 + WARM_PASSES), work)
-    print("plugin: warm cache in a new process ...", flush=True)
-    results["plugin_warm_process"] = run_child("plugin", dict(base_spec, requests=requests, cache_dir=str(cache),
-                                                              passes=1), work)
+    results["prep"] = {}
+    for w in sweep:
+        shutil.rmtree(cache, ignore_errors=True)
+        print(f"prep: cold cache, {w} worker(s), no model ...", flush=True)
+        results["prep"][str(w)] = run_child(f"prep{w}", dict(base_spec, requests=requests, cache_dir=str(cache),
+                                                              passes=1, workers=w), work)
+    if args.model_latency_ms > 0:
+        shutil.rmtree(cache, ignore_errors=True)
+        print(f"model: cold cache, {top} worker(s), simulated model {args.model_latency_ms:g} ms/request, then "
+              f"{WARM_PASSES} warm passes ...", flush=True)
+        results["cold"] = run_child("model", dict(base_spec, requests=requests, cache_dir=str(cache), workers=top,
+                                                  passes=1 + WARM_PASSES, latency_ms=args.model_latency_ms), work)
+    else:
+        results["cold"] = results["prep"][str(top)]
+    print("warm cache in a new process ...", flush=True)
+    results["warm_process"] = run_child("warm", dict(base_spec, requests=requests, cache_dir=str(cache), passes=1,
+                                                     workers=top), work)
+    results["integrity"] = integrity_cost(cache)
     if rss_scale:
         pairs2 = draw_pairs(rss_scale, round(rss_scale * FULL_PAIRS / FULL_VIDEOS), args.seed)
         requests2 = make_requests(videos[:rss_scale], pairs2, args.concepts)
         cache2 = work / f"cache_V{rss_scale}"
         shutil.rmtree(cache2, ignore_errors=True)
-        print(f"plugin: cold cache at V={rss_scale} (second scale, for peak RSS) ...", flush=True)
-        results["plugin_cold_scale2"] = run_child("plugin", dict(base_spec, requests=requests2,
-                                                                 cache_dir=str(cache2), passes=1), work)
-        results["plugin_cold_scale2"]["videos"] = rss_scale
-        results["plugin_cold_scale2"]["pairs"] = len(pairs2)
+        print(f"prep: cold cache at V={rss_scale} (second scale, for peak RSS) ...", flush=True)
+        results["cold_scale2"] = run_child("scale2", dict(base_spec, requests=requests2, cache_dir=str(cache2),
+                                                          passes=1, workers=top), work)
+        results["cold_scale2"]["videos"] = rss_scale
+        results["cold_scale2"]["pairs"] = len(pairs2)
         shutil.rmtree(cache2, ignore_errors=True)
-    print("encoder: one 16-frame pair clip ...", flush=True)
-    results["encoder"] = encoder_check(pool, args.frames, work)
+    if args.options_pairs:
+        print(f"cache options: {args.options_pairs} pairs each ...", flush=True)
+        results["cache_options"] = cache_options(pool, args.frames, work, args.options_pairs)
 
     # --- report -------------------------------------------------------------------------------------------
     n_req = len(requests)
-    cold = results["plugin_cold"]
+    cold = results["cold"]
     p1 = cold["passes"][0]
-    p2 = min(cold["passes"][1:], key=lambda p: p["wall_s"])
-    warm = results["plugin_warm_process"]["passes"][0]
+    prep = {w: results["prep"][str(w)]["passes"][0] for w in sweep}
     print()
-    print(f"{'run':36s} {'wall s':>8s} {'cpu s':>8s} {'req/s':>9s} {'us/req':>10s} {'decodes':>8s} {'encodes':>8s} "
-          f"{'peak RSS MB':>11s} {'load':>5s}")
+    print(f"{'run':40s} {'wall s':>8s} {'cpu s':>8s} {'req/s':>9s} {'us/req':>10s} {'decodes':>8s} {'builds':>7s} "
+          f"{'RSS MB':>7s} {'worker':>7s} {'load':>5s}")
     rows = []
     if "naive" in results:
         nv = results["naive"]
         rows.append(("naive (decord, 2 videos/request)", nv["wall_s"], nv["cpu_s"], n_req, nv["decodes"], 0,
-                     nv["peak_rss_mb"], nv))
-    rows.append(("plugin cold (1st pass, empty cache)", p1["wall_s"], p1["cpu_s"], n_req, p1["decodes"],
-                 p1["builds"], cold["peak_rss_mb"], cold))
-    rows.append(("plugin warm (later pass, same proc)", p2["wall_s"], p2["cpu_s"], n_req, p2["decodes"],
-                 p2["builds"], cold["peak_rss_mb"], cold))
-    rows.append(("plugin warm (new process, 1st pass)", warm["wall_s"], warm["cpu_s"], n_req, warm["decodes"],
-                 warm["builds"], results["plugin_warm_process"]["peak_rss_mb"], results["plugin_warm_process"]))
-    if "plugin_cold_scale2" in results:
-        s2 = results["plugin_cold_scale2"]
+                     nv["peak_rss_mb"], 0, nv))
+    for w in sweep:
+        r = results["prep"][str(w)]
+        rows.append((f"prep, cold, {w} worker(s), no model", prep[w]["wall_s"], prep[w]["cpu_s"], n_req,
+                     prep[w]["decodes"], prep[w]["builds"], r["peak_rss_mb"], r["worker_peak_rss_mb"], r))
+    if args.model_latency_ms > 0:
+        rows.append((f"model {args.model_latency_ms:g} ms/req, cold, {top} workers", p1["wall_s"], p1["cpu_s"], n_req,
+                     p1["decodes"], p1["builds"], cold["peak_rss_mb"], cold["worker_peak_rss_mb"], cold))
+        p2 = min(cold["passes"][1:], key=lambda p: p["wall_s"])
+        rows.append(("warm (later pass, same process)", p2["wall_s"], p2["cpu_s"], n_req, p2["decodes"], p2["builds"],
+                     cold["peak_rss_mb"], 0, cold))
+    warm = results["warm_process"]["passes"][0]
+    rows.append(("warm (new process: digest once per clip)", warm["wall_s"], warm["cpu_s"], n_req, warm["decodes"],
+                 warm["builds"], results["warm_process"]["peak_rss_mb"], 0, results["warm_process"]))
+    if "cold_scale2" in results:
+        s2 = results["cold_scale2"]
         q = s2["passes"][0]
-        rows.append((f"plugin cold at V={s2['videos']} (P={s2['pairs']})", q["wall_s"], q["cpu_s"], s2["requests"],
-                     q["decodes"], q["builds"], s2["peak_rss_mb"], s2))
-    for name, wall, cpu, reqs, dec, enc, rss, res in rows:
-        print(f"{name:36s} {wall:8.2f} {cpu:8.2f} {_fmt_rate(reqs, wall)} {wall / reqs * 1e6:10.0f} {dec:8d} "
-              f"{enc:8d} {rss:11.0f} {res['load_before']:5.1f}")
+        rows.append((f"prep, cold, V={s2['videos']} (P={s2['pairs']}), {top} workers", q["wall_s"], q["cpu_s"],
+                     s2["requests"], q["decodes"], q["builds"], s2["peak_rss_mb"], s2["worker_peak_rss_mb"], s2))
+    for name, wall, cpu, reqs, dec, enc, rss, wrss, res in rows:
+        print(f"{name:40s} {wall:8.2f} {cpu:8.2f} {_fmt_rate(reqs, wall)} {wall / reqs * 1e6:10.0f} {dec:8d} "
+              f"{enc:7d} {rss:7.0f} {wrss:7.0f} {res['load_before']:5.1f}")
     print()
-    if "naive" in results:
-        nv = results["naive"]
-        ratio = nv["wall_s"] / p1["wall_s"]
-        results["cold_ratio"] = ratio
-        results["cold_cpu_ratio"] = nv["cpu_s"] / p1["cpu_s"]
-        print(f"cold: naive/plugin = {ratio:.1f}x wall ({results['cold_cpu_ratio']:.1f}x CPU); "
-              f"decodes {nv['decodes']} -> {p1['decodes']} (limit: {n_videos}, each video once); "
-              f"decord {nv['wall_s'] / nv['decodes'] * 1e3:.0f} ms per video decode")
-    print(f"warm: {p2['wall_s'] / n_req * 1e6:.0f} us/request in the same process, "
-          f"{warm['wall_s'] / n_req * 1e6:.0f} us/request in a new process (decodes "
-          f"{sum(p['decodes'] for p in cold['passes'][1:]) + warm['decodes']}, encodes "
-          f"{sum(p['builds'] for p in cold['passes'][1:]) + warm['builds']})")
-    memo = cold.get("memo")
-    if memo:
-        print(f"memo at the end of the cold run: {memo['items']} entries, {memo['bytes'] / 2**20:.0f} MiB held "
-              f"(bound {memo['max_bytes'] / 2**20:.0f} MiB), spill: {memo['spill_writes']} written, "
-              f"{memo['spill_hits']} read back instead of decoding")
-    rss = [("naive", results["naive"]["peak_rss_mb"])] if "naive" in results else []
-    rss += [(f"plugin V={n_videos}", cold["peak_rss_mb"])]
-    if "plugin_cold_scale2" in results:
-        rss += [(f"plugin V={results['plugin_cold_scale2']['videos']}", results["plugin_cold_scale2"]["peak_rss_mb"])]
-    print("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss)
-          + f" (a fresh interpreter with the plugin imported: {cold['rss_after_imports_mb']:.0f} MB)")
-    enc = results["encoder"]
-    print(f"encoder, one {enc['shape'][0]}-frame {enc['shape'][2]}x{enc['shape'][1]} clip: "
-          f"preset {enc['current']['preset']} {enc['current']['seconds'] * 1e3:.0f} ms "
-          f"({enc['current']['bytes'] / 1e6:.1f} MB) vs {enc['previous']['preset']} "
-          f"{enc['previous']['seconds'] * 1e3:.0f} ms ({enc['previous']['bytes'] / 1e6:.1f} MB); "
-          f"identical decoded frames: {enc['same_decoded_frames']}, max abs error vs input "
-          f"{enc['current']['max_abs_err']}, frames read back {enc['current']['frames_read_back']}")
-    print(f"pair clips on disk: {cold['clips']} files, {cold['clip_bytes'] / 1e6:.0f} MB; "
-          f"load average at end: {os.getloadavg()[0]:.2f} (column 'load': 1-min load average when the run started, "
-          f"{os.cpu_count()} cpus); total {time.perf_counter() - t_total:.0f} s")
+    prep_top = prep[top]["wall_s"]
+    results["decodes"] = prep[top]["decodes"]
+    results["cache_bytes"] = results["prep"][str(top)]["clip_bytes"]
+    results["peak_rss_mb"] = max(results["prep"][str(top)]["peak_rss_mb"], results["prep"][str(top)]["worker_peak_rss_mb"])
+    print(f"decodes: {results['decodes']} for {n_videos} videos (each video once when equal); "
+          f"peak RSS: main {results['prep'][str(top)]['peak_rss_mb']:.0f} MB, largest worker "
+          f"{results['prep'][str(top)]['worker_peak_rss_mb']:.0f} MB (forked: shares the main process's pages); "
+          f"decoded frames kept on disk for later pairs: at most {results['prep'][str(top)]['frames_bytes_peak'] / 1e6:.0f} MB")
+    if len(sweep) > 1:
+        lo = min(sweep)
+        results["prep_speedup"] = {f"{w}_vs_{lo}": prep[lo]["wall_s"] / prep[w]["wall_s"] for w in sweep if w != lo}
+        print("preparation: " + ", ".join(f"{w} worker(s) {prep[w]['wall_s']:.1f} s "
+                                          f"({results['prep'][str(w)]['worker_cpu_s']:.1f} s CPU in workers, "
+                                          f"{results['prep'][str(w)]['jobs_in_flight']:.2f} jobs in flight)"
+                                          for w in sweep) + "; speed-up "
+              + ", ".join(f"{w} vs {lo}: {v:.2f}x" for w, v in
+                          ((k.split('_')[0], x) for k, x in results['prep_speedup'].items())))
+    if args.model_latency_ms > 0:
+        model_s = args.model_latency_ms / 1000.0 * n_req
+        # Every clip is needed within the first concept's requests (the others reuse them), so no pipeline
+        # can beat max(prep, first concept's model time) + the other concepts' model time.
+        bound = max(prep_top, model_s / args.concepts) + model_s * (args.concepts - 1) / args.concepts
+        results["overlap"] = {"wall_s": p1["wall_s"], "model_s": model_s, "prep_s": prep_top,
+                              "sum_s": model_s + prep_top, "max_s": max(model_s, prep_top),
+                              "first_concept_bound_s": bound,
+                              "wall_over_max": p1["wall_s"] / max(model_s, prep_top),
+                              "waited_s": p1["waited_s"], "workers": top,
+                              "latency_ms": args.model_latency_ms}
+        o = results["overlap"]
+        print(f"overlap ({top} workers, model {args.model_latency_ms:g} ms/request): first pass {o['wall_s']:.1f} s; "
+              f"model {o['model_s']:.1f} s, preparation {o['prep_s']:.1f} s; sum {o['sum_s']:.1f} s, max "
+              f"{o['max_s']:.1f} s; wall / max = {o['wall_over_max']:.3f}; the model waited {o['waited_s']:.1f} s; "
+              f"bound (all clips needed by the first concept's requests) {o['first_concept_bound_s']:.1f} s")
+        p2 = min(cold["passes"][1:], key=lambda p: p["wall_s"])
+        print(f"warm: {p2['wall_s'] / n_req * 1e6:.0f} us/request in the same process, "
+              f"{warm['wall_s'] / n_req * 1e6:.0f} us/request in a new process")
+    ig = results["integrity"]
+    print(f"integrity: {ig['digest']} of {ig['clips']} clips, {ig['ms_per_clip']:.1f} ms per clip "
+          f"({ig['mb_per_s']:.0f} MB/s), paid once per clip and process")
+    results["cache_over_source"] = results["cache_bytes"] / source_bytes
+    results["cache_over_source_at_release_proportions"] = (results["cache_bytes"] / n_pairs * FULL_PAIRS
+                                                           / (source_bytes / n_videos * FULL_VIDEOS))
+    print(f"cache: {results['cache_bytes'] / 1e6:.0f} MB for {n_pairs} pairs ({results['cache_bytes'] / n_pairs / 1e6:.2f} "
+          f"MB per pair, sidecar included); source videos {source_bytes / 1e6:.0f} MB; cache / source = "
+          f"{results['cache_over_source']:.2f} ({results['cache_over_source_at_release_proportions']:.2f} at the "
+          f"release's {FULL_PAIRS} pairs per {FULL_VIDEOS} videos)")
+    if "cache_options" in results:
+        print()
+        print(f"{'cache option':72s} {'MB/pair':>8s} {'x source':>8s} {'max err':>7s} {'PSNR dB':>8s} {'enc s':>6s} "
+              f"{'read s':>6s}  readers")
+        per_video = source_bytes / n_videos
+        for row in results["cache_options"]:
+            row["cache_over_source"] = row["bytes_per_pair"] * FULL_PAIRS / (FULL_VIDEOS * per_video)
+            psnr = "inf" if row["min_psnr_db"] == float("inf") else f"{row['min_psnr_db']:.1f}"
+            print(f"{row['option']:72s} {row['bytes_per_pair'] / 1e6:8.2f} {row['cache_over_source']:8.2f} "
+                  f"{row['max_abs_err']:7d} {psnr:>8s} {row['encode_s']:6.2f} {row['read_s']:6.2f}  "
+                  f"{','.join(row['readers'])}")
+            if row["min_psnr_db"] == float("inf"):
+                row["min_psnr_db"] = None  # JSON has no infinity
+        print(f"(x source: the option's bytes for {FULL_PAIRS} pairs over {FULL_VIDEOS} source videos of "
+              f"{per_video / 1e6:.2f} MB, this run's mean: the release's proportions)")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f} (column 'load': 1-min load average when the run started); "
+          f"total {time.perf_counter() - t_total:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if not args.keep_cache:

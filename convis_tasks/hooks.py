@@ -60,18 +60,21 @@ def _kwargs(kwargs: dict | None) -> dict:
 def doc_to_visual(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[str]:
     """One video of 2N frames (N from video 1, then N from video 2), built once and cached on disk.
 
-    With ``input: two_videos`` the two original files are passed instead, for models that take several videos.
+    The first request of a task plans this rank's clips, which a pool of worker processes then builds in
+    the background (``convis_tasks.utils.prefetch``; ``$CONVIS_PREFETCH_WORKERS=0`` builds each clip here,
+    when asked for). With ``input: two_videos`` the two original files are passed instead, for models that
+    take several videos.
     """
     kw = _kwargs(lmms_eval_specific_kwargs)
     if kw.get("input", "concat") == "two_videos":
-        return [doc["video1_path"], doc["video2_path"]]
-    from .utils.video import PairClipCache
+        from .utils.video import require_paths
 
-    frames = int(kw.get("frames_per_video", DEFAULT_FRAMES))
+        return require_paths(doc.get("pair_id"), doc.get("video1_path"), doc.get("video2_path"))
+    from .utils.prefetch import clip_for
+
     size = kw.get("frame_size")
-    cache = PairClipCache(kw.get("cache_dir")) if kw.get("cache_dir") else PairClipCache()
-    return [cache.get(doc["video1_path"], doc["video2_path"], n_frames=frames,
-                      size=tuple(size) if size else None, pair_id=doc["pair_id"])]
+    return [clip_for(doc, int(kw.get("frames_per_video", DEFAULT_FRAMES)), tuple(size) if size else None,
+                     kw.get("cache_dir"))]
 
 
 def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:

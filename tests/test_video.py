@@ -20,7 +20,7 @@ import pytest
 
 from convis_tasks.utils import video as V
 from convis_tasks.utils.video import (
-    FrameMemo,
+    CacheEntryRebuilt,
     PairClipCache,
     VideoDecodeError,
     concat_pair_frames,
@@ -372,26 +372,6 @@ def test_cache_hit_does_not_decode_again(tmp_path, pair_videos, counted_reads):
     assert cache.stats == {"hits": 1, "builds": 1, "decodes": 2}
 
 
-def test_memo_decodes_a_shared_video_once(tmp_path, pair_videos, counted_reads):
-    a, b, c = pair_videos
-    cache = PairClipCache(tmp_path / "cache")
-    cache.get(a, b, n_frames=4)
-    cache.get(a, c, n_frames=4)  # `a` comes from the memo
-    assert sorted(p for p, _ in counted_reads) == sorted([str(a), str(b), str(c)])
-    cache.get(a, c, n_frames=2)  # another frame setting: a and c are decoded again
-    assert len(counted_reads) == 5
-
-
-def test_frame_memo_is_bounded():
-    memo = FrameMemo(max_items=2)
-    for i in range(3):
-        memo.put(("v", i), np.zeros((1, 2, 2, 3), np.uint8))
-    assert len(memo) == 2 and memo.get(("v", 0)) is None and memo.get(("v", 2)) is not None
-    small = FrameMemo(max_items=10, max_bytes=100)
-    small.put(("big",), np.zeros((1, 10, 10, 3), np.uint8))  # 300 bytes > bound: not kept
-    assert len(small) == 0
-
-
 def test_cache_key_depends_on_settings_and_mtime(tmp_path, pair_videos):
     a, b, _ = pair_videos
     cache = PairClipCache(tmp_path / "cache")
@@ -418,7 +398,6 @@ def test_truncated_entry_without_sidecar_is_rebuilt(tmp_path, pair_videos, count
     good = clip.read_bytes()
     clip.write_bytes(good[: len(good) // 2])
     clip.with_suffix(".json").unlink()
-    cache.memo.clear()
     again = Path(cache.get(a, b, n_frames=4))
     assert again == clip and clip.read_bytes() == good
     assert len(counted_reads) == 4  # decoded again for the rebuild
@@ -431,7 +410,8 @@ def test_truncated_entry_with_stale_sidecar_is_rebuilt(tmp_path, pair_videos):
     clip = Path(cache.get(a, b, n_frames=4))
     good = clip.read_bytes()
     clip.write_bytes(good[:100])  # sidecar still says the full size
-    assert Path(cache.get(a, b, n_frames=4)).read_bytes() == good
+    with pytest.warns(CacheEntryRebuilt, match="bytes"):
+        assert Path(cache.get(a, b, n_frames=4)).read_bytes() == good
     assert cache.stats["builds"] == 2
 
 
@@ -440,7 +420,8 @@ def test_garbage_sidecar_is_rebuilt(tmp_path, pair_videos):
     cache = PairClipCache(tmp_path / "cache")
     clip = Path(cache.get(a, b, n_frames=4))
     clip.with_suffix(".json").write_text("{not json")
-    cache.get(a, b, n_frames=4)
+    with pytest.warns(CacheEntryRebuilt, match="sidecar"):
+        cache.get(a, b, n_frames=4)
     assert cache.stats["builds"] == 2
     assert json.loads(clip.with_suffix(".json").read_text())["frames"] == 8
 
@@ -512,7 +493,7 @@ def test_concurrent_builds_from_processes(tmp_path, pair_videos):
 
 
 # ------------------------------------------------------------------------------------------
-# fast paths: exact frames, decode-once, spill, cheap hits
+# exact frames, cheap hits, integrity, truncated inputs
 # ------------------------------------------------------------------------------------------
 
 
@@ -555,86 +536,6 @@ def test_read_frames_equals_full_sequential_decode(tmp_path, backend):
         assert got.dtype == np.uint8 and np.array_equal(got, want), n
 
 
-@pytest.mark.parametrize("parallel", [True, False])
-def test_pair_frames_parallel_equal_sequential_and_reference(tmp_path, parallel):
-    a = write_h264_gop(tmp_path / "a.mp4")
-    b = write_mpeg4(solid_frames(PALETTE, h=64, w=96), tmp_path / "b.mp4")
-    cache = PairClipCache(tmp_path / "cache", memo=FrameMemo(), parallel_decode=parallel)
-    f1, f2 = cache._pair_frames(Path(a), a.stat(), Path(b), b.stat(), 8)
-    assert np.array_equal(f1, read_frames(a, 8)) and np.array_equal(f2, read_frames(b, 8))
-    backend = "decord" if HAVE_DECORD else "pyav"
-    assert np.array_equal(f1, reference_decode(a, backend)[sample_indices(45, 8)])
-    assert cache.stats["decodes"] == 2
-
-
-def test_parallel_and_sequential_builds_give_identical_clips(tmp_path, pair_videos):
-    a, b, _ = pair_videos
-    one = PairClipCache(tmp_path / "c1", memo=FrameMemo(), parallel_decode=True).get(a, b, n_frames=4)
-    two = PairClipCache(tmp_path / "c2", memo=FrameMemo(), parallel_decode=False).get(a, b, n_frames=4)
-    assert Path(one).read_bytes() == Path(two).read_bytes()
-
-
-def test_parallel_decode_reports_video1_error_first(tmp_path, pair_videos):
-    a, _, _ = pair_videos
-    bad1, bad2 = tmp_path / "bad1.mp4", tmp_path / "bad2.mp4"
-    bad1.write_bytes(b"\x00garbage" * 400)
-    bad2.write_bytes(b"\x01garbage" * 400)
-    cache = PairClipCache(tmp_path / "cache", memo=FrameMemo())
-    with pytest.raises(VideoDecodeError) as info:
-        cache.get(bad1, bad2, n_frames=4, pair_id=7)
-    assert info.value.path == str(bad1) and "pair 7" in str(info.value)
-    with pytest.raises(VideoDecodeError) as info:
-        cache.get(a, bad2, n_frames=4, pair_id=8)
-    assert info.value.path == str(bad2) and str(a) in str(info.value)
-
-
-def test_cache_objects_made_per_request_share_decodes(tmp_path, pair_videos, counted_reads):
-    # hooks.doc_to_visual makes a new PairClipCache per request: the process-wide memo is what dedups
-    a, b, c = pair_videos
-    PairClipCache(tmp_path / "cache").get(a, b, n_frames=4)
-    PairClipCache(tmp_path / "cache").get(c, a, n_frames=4)
-    PairClipCache(tmp_path / "cache").get(b, c, n_frames=4)
-    assert sorted(p for p, _ in counted_reads) == sorted([str(a), str(b), str(c)])
-    assert PairClipCache(tmp_path / "cache").memo is V.shared_frame_memo()
-
-
-def test_memo_spill_round_trip_is_exact_and_bounded(tmp_path):
-    rng = np.random.default_rng(5)
-    arrays = {i: rng.integers(0, 256, (2, 6, 8, 3), dtype=np.uint8) for i in range(4)}
-    memo = FrameMemo(max_items=1, spill_dir=tmp_path / "spill", spill_max_bytes=2 * arrays[0].nbytes,
-                     spill_reserve_bytes=0)
-    for i, arr in arrays.items():
-        memo.put(("v", i), arr.copy())
-    assert len(memo) == 1 and memo.spilled == 2  # 0 was dropped to keep the spill at 2 entries
-    (folder,) = (tmp_path / "spill").iterdir()
-    assert folder.name.startswith(".frames-") and len(list(folder.glob("*.npy"))) == 2
-    assert memo.get(("v", 0)) is None
-    got = memo.get(("v", 1))
-    assert np.array_equal(got, arrays[1]) and got.dtype == np.uint8 and not got.flags.writeable
-    assert memo.spill_hits == 1 and len(memo) == 1
-    # 1 came back to memory and pushed 3 out; the spill keeps its 2 most recent entries: 1 and 3
-    assert memo.spilled == 2 and memo.get(("v", 2)) is None
-    # a damaged spill file is a miss, never wrong frames
-    victim = next(p for p in folder.glob("*.npy") if np.array_equal(np.load(p), arrays[3]))
-    victim.write_bytes(victim.read_bytes()[:40])
-    assert memo.get(("v", 3)) is None
-    memo.clear()
-    assert memo.spilled == 0 and list(folder.glob("*.npy")) == []
-
-
-def test_spill_keeps_decodes_at_one_per_video(tmp_path, pair_videos, counted_reads):
-    a, b, c = pair_videos
-    memo = FrameMemo(max_items=1, spill_dir=tmp_path / "spill")
-    cache = PairClipCache(tmp_path / "cache", memo=memo)
-    clips = [cache.get(x, y, n_frames=4) for x, y in ((a, b), (c, a), (b, c), (c, b))]
-    assert len(counted_reads) == 3 and len(memo) == 1 and memo.spill_hits >= 2
-    fresh = PairClipCache(tmp_path / "ref", memo=FrameMemo())
-    for (x, y), clip in zip(((a, b), (c, a), (b, c), (c, b)), clips):
-        assert Path(clip).read_bytes() == Path(fresh.get(x, y, n_frames=4)).read_bytes()
-    assert list((tmp_path / "cache").iterdir()) != [] and not any(
-        p.name.startswith(".") for p in (tmp_path / "cache").iterdir())
-
-
 def test_fast_validity_check_still_catches_replaced_files(tmp_path, pair_videos):
     a, b, _ = pair_videos
     cache = PairClipCache(tmp_path / "cache")
@@ -647,7 +548,8 @@ def test_fast_validity_check_still_catches_replaced_files(tmp_path, pair_videos)
     tmp.write_text(json.dumps(meta, sort_keys=True, indent=1))
     os.replace(tmp, side)  # another sidecar, same clip
     assert not cache.is_valid(clip.stem, 4)
-    assert cache.get(a, b, n_frames=4) == str(clip) and cache.stats["builds"] == 2
+    with pytest.warns(CacheEntryRebuilt, match="99"):
+        assert cache.get(a, b, n_frames=4) == str(clip) and cache.stats["builds"] == 2
 
 
 def test_encoder_presets_decode_to_identical_frames(tmp_path, monkeypatch):
@@ -657,3 +559,164 @@ def test_encoder_presets_decode_to_identical_frames(tmp_path, monkeypatch):
     monkeypatch.setitem(V.ENCODER_OPTIONS, "preset", "veryfast")
     write_clip(frames, tmp_path / "before.mp4")
     assert np.array_equal(read_frames(tmp_path / "now.mp4", 4), read_frames(tmp_path / "before.mp4", 4))
+
+
+# ------------------------------------------------------------------------------------------
+# integrity of cache entries (issue 11, class 1): a content digest in the sidecar
+# ------------------------------------------------------------------------------------------
+
+
+def _flip_in_place(path: Path) -> None:
+    """Change bytes in the middle of a file, keeping its size and restoring its mtime."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid: mid + 16] = bytes(255 - x for x in data[mid: mid + 16])
+    with open(path, "r+b") as fh:  # in place: same inode
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+@pytest.mark.parametrize("same_process", [True, False])
+def test_in_place_edit_keeping_size_is_detected_and_rebuilt(tmp_path, pair_videos, monkeypatch, same_process):
+    a, b, _ = pair_videos
+    cache = PairClipCache(tmp_path / "cache")
+    clip = Path(cache.get(a, b, n_frames=4, pair_id="p-9"))
+    assert cache.get(a, b, n_frames=4) == str(clip)  # validated once: later hits compare stat
+    good = clip.read_bytes()
+    assert json.loads(clip.with_suffix(".json").read_text())["digest"] == "sha256:" + __import__(
+        "hashlib").sha256(good).hexdigest()
+    _flip_in_place(clip)
+    if not same_process:
+        monkeypatch.setattr(V, "_CHECKED", {})  # a new process has checked nothing yet
+    with pytest.warns(CacheEntryRebuilt) as record:
+        again = PairClipCache(tmp_path / "cache").get(a, b, n_frames=4, pair_id="p-9")
+    message = str(record[0].message)
+    assert "digest" in message and str(clip) in message and "p-9" in message
+    assert again == str(clip) and clip.read_bytes() == good  # identical to a fresh build
+    fresh = PairClipCache(tmp_path / "fresh").get(a, b, n_frames=4)
+    assert Path(fresh).read_bytes() == good
+
+
+def test_video_path_none_is_a_missing_file_naming_the_pair(tmp_path, pair_videos):
+    a, _, _ = pair_videos
+    with pytest.raises(FileNotFoundError, match=r"missing.*pair p-3"):
+        PairClipCache(tmp_path / "cache").get(a, None, n_frames=4, pair_id="p-3")
+
+
+# ------------------------------------------------------------------------------------------
+# decoded frame counts (issue 11, class 3): a short decode is an error, never a resample
+# ------------------------------------------------------------------------------------------
+
+
+def write_container(path: Path, fmt: str, n_frames: int = 45) -> Path:
+    """H.264 in Matroska or VP9 in WebM: these containers state a duration, not a frame count."""
+    with av.open(str(path), "w", format=fmt) as c:
+        if fmt == "webm":
+            s = c.add_stream("libvpx-vp9", rate=Fraction(25))
+            s.options = {"crf": "10", "b": "0", "g": "12", "threads": "1", "cpu-used": "8"}
+        else:
+            s = c.add_stream("libx264", rate=Fraction(25))
+            s.options = {"crf": "18", "g": "12", "bframes": "2", "threads": "1"}
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(n_frames):
+            vf = av.VideoFrame.from_ndarray(solid_frames(PALETTE[[i % 10]], h=48, w=64)[0], format="rgb24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("fmt, ext", [("matroska", "mkv"), ("webm", "webm")])
+@pytest.mark.parametrize("backend", BACKENDS + ["auto"])
+def test_truncated_video_is_an_error_naming_the_file(tmp_path, fmt, ext, backend):
+    full = write_container(tmp_path / f"full.{ext}", fmt)
+    cut = tmp_path / f"cut.{ext}"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # the header still promises 45 frames (1.8 s at 25 fps)
+    assert V.promised_frames(cut)[0] in (44, 45, 46)
+    with pytest.raises(VideoDecodeError, match="truncated") as info:
+        read_frames(cut, 8, backend=backend)
+    assert info.value.path == str(cut) and str(cut) in str(info.value)
+
+
+@pytest.mark.parametrize("fmt, ext", [("matroska", "mkv"), ("webm", "webm")])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_complete_video_without_frame_count_reads_its_protocol_frames(tmp_path, fmt, ext, backend):
+    path = write_container(tmp_path / f"full.{ext}", fmt)
+    # 45 frames, colour k % 10: linspace(0, 44, 4) = 0, 14.67, 29.33, 44 -> 0, 14, 29, 44 -> colours 0, 4, 9, 4
+    assert_colours(read_frames(path, 4, backend=backend), [0, 4, 9, 4])
+
+
+def test_truncated_source_fails_the_pair_build_naming_pair_and_file(tmp_path, pair_videos):
+    a, _, _ = pair_videos
+    full = write_container(tmp_path / "full.mkv", "matroska")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(VideoDecodeError, match="truncated") as info:
+        PairClipCache(tmp_path / "cache").get(a, cut, n_frames=4, pair_id="p-5")
+    assert info.value.path == str(cut) and "pair p-5" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------
+# native clips: a pair of videos in one YUV format keeps the sources' own planes (exact)
+# ------------------------------------------------------------------------------------------
+
+
+def write_tagged_h264(path: Path, pix_fmt: str, colour: tuple, seed: int, n_frames: int = 30) -> Path:
+    """Lossy H.264 (B-frames, GOP 12) with moving texture, in ``pix_fmt`` with colour tags ``colour``
+    (colorspace, range, primaries, trc)."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 256, (112, 160, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = 96, 48, pix_fmt
+        cc = s.codec_context
+        cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = colour
+        s.options = {"crf": "23", "bframes": "3", "g": "12", "threads": "1"}
+        for i in range(n_frames):
+            vf = av.VideoFrame.from_ndarray(texture[i: i + 48, 2 * i: 2 * i + 96].copy(), format="rgb24")
+            vf = vf.reformat(format=pix_fmt)
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("pix_fmt, colour", [
+    ("yuv420p", (2, 0, 2, 2)),  # untagged, limited range: the common web video
+    ("yuv420p", (1, 1, 1, 1)),  # BT.709, limited range
+    ("yuvj420p", (1, 2, 1, 1)),  # BT.709, full range (phones)
+    ("yuv444p", (2, 0, 2, 2)),
+])
+def test_same_format_pair_clip_gives_every_reader_exactly_the_source_frames(tmp_path, pix_fmt, colour):
+    v1 = write_tagged_h264(tmp_path / "a.mp4", pix_fmt, colour, 1)
+    v2 = write_tagged_h264(tmp_path / "b.mp4", pix_fmt, colour, 2, n_frames=23)
+    clip = Path(PairClipCache(tmp_path / "cache").get(v1, v2, n_frames=6))
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == f"native {pix_fmt}"
+    for backend in BACKENDS:
+        want = np.concatenate([read_frames(v1, 6, backend=backend), read_frames(v2, 6, backend=backend)])
+        got = read_frames(clip, 12, backend=backend)
+        assert np.array_equal(got, want), (backend, int(np.abs(got.astype(int) - want.astype(int)).max()))
+
+
+def test_pairs_of_different_sizes_or_formats_are_written_from_rgb(tmp_path, pair_videos):
+    a, b, _ = pair_videos  # 32x32 and 64x48
+    clip = Path(PairClipCache(tmp_path / "cache").get(a, b, n_frames=4))
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
+    v1 = write_tagged_h264(tmp_path / "c.mp4", "yuv420p", (2, 0, 2, 2), 1)
+    v2 = write_tagged_h264(tmp_path / "d.mp4", "yuvj420p", (1, 2, 1, 1), 2)
+    clip = Path(PairClipCache(tmp_path / "cache").get(v1, v2, n_frames=4))
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
+    clip = Path(PairClipCache(tmp_path / "cache").get(v1, v1, n_frames=4, size=(48, 24)))  # another size asked
+    assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
+
+
+def test_native_read_refuses_a_truncated_video(tmp_path):
+    full = write_container(tmp_path / "full.mkv", "matroska")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(VideoDecodeError, match="truncated") as info:
+        V.read_native(cut, 8)
+    assert info.value.path == str(cut)

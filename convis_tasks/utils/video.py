@@ -1,65 +1,70 @@
 """Frame pipeline for ConViS pairs: sample, decode, concatenate, encode and cache pair clips.
 
 The benchmark feeds a model ``N`` uniformly sampled frames of video 1 followed by ``N`` frames of
-video 2.  Models that only accept a single video get a *pair clip*: those ``2N`` frames written as
-one near-lossless ``.mp4`` (see :func:`write_clip`), cached on disk by :class:`PairClipCache`.
+video 2.  Models that only accept a single video get a *pair clip*: those ``2N`` frames as one lossless
+H.264 ``.mp4``, cached on disk by :class:`PairClipCache`.  When both videos share one YUV pixel format,
+frame size and colour description, the clip holds their decoded planes unchanged (:func:`read_native`,
+:func:`write_native_clip`), so every reader gets exactly the frames it decodes from the sources; other
+pairs are decoded to RGB, fitted to one size and written from RGB (:func:`write_clip`, max abs error ~2).
 
-Cost model (measured with ``benchmarks/input_pipeline.py``; see ``benchmarks/README.md``): decoding the 8
-protocol frames of a 28 s web video is the expensive step (decord seeks GOP by GOP but still decodes
-most of the file), encoding a 16-frame lossless clip is next.  So every video is decoded at most once
-per process and frame setting (:func:`shared_frame_memo`: a process-wide memo, bounded in memory and
-backed by an on-disk spill of exact frames), every pair clip is encoded once and then served from disk,
-and a cache hit costs a few ``stat`` calls.
+Decoding a source video is the expensive step, encoding a clip the next.  Which clips a run needs,
+in which order, and how each video is decoded only once per frame setting while the model computes,
+is :mod:`convis_tasks.utils.prefetch`'s business (a pool of worker processes); this module builds
+one clip and checks cache entries (a content digest, see :meth:`PairClipCache.check`).
 
 This module is pure library code: it must not import torch or lmms_eval.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
-import re
-import shutil
-import socket
 import stat as _stat
 import threading
 import uuid
-from collections import OrderedDict
+import warnings
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 __all__ = [
     "PIPELINE_VERSION",
     "ENCODER_OPTIONS",
+    "ClipFormat",
+    "CLIP_FORMAT",
     "VideoDecodeError",
     "VideoEncodeError",
+    "CacheEntryRebuilt",
     "sample_indices",
+    "promised_frames",
     "read_frames",
     "concat_pair_frames",
     "write_clip",
     "count_frames",
+    "VideoFormat",
+    "NativeFrames",
+    "probe",
+    "read_native",
+    "write_native_clip",
+    "file_digest",
+    "require_paths",
     "default_cache_dir",
-    "FrameMemo",
-    "shared_frame_memo",
     "PairClipCache",
 ]
 
-#: Bump whenever sampling, resizing or encoding changes: it is part of every cache key.
-PIPELINE_VERSION = "2"  # 2: preset ultrafast (same decoded frames as 1, other bytes)
+#: Bump whenever sampling, resizing, encoding or the sidecar changes: it is part of every cache key.
+PIPELINE_VERSION = "3"  # 3: native clips when both videos share a YUV format; sidecar digest; short decodes fail
 
 #: libx264 settings of :func:`write_clip`.  ``qp=0`` is mathematically lossless in YUV;
 #: ``yuv444p`` keeps full chroma (4:2:0 smears colour edges, max error ~100 on textured frames),
 #: so the only loss is RGB<->YUV rounding (max error ~2).  ``threads=1`` keeps the bitstream
 #: independent of the machine's core count (deterministic output); no B-frames keeps decode order
 #: simple for every reader.  ``preset=ultrafast``: with ``qp=0`` every preset decodes to the very same
-#: frames (lossless), so the preset only trades encoding time for file size.  Measured on a 16-frame
-#: 640x360 pair clip (2-core Xeon): veryfast 0.80 s, ultrafast 0.13 s, and ultrafast's file was even
-#: ~9% smaller (CAVLC bypass coding vs veryfast's motion search on noisy lossless residuals).
+#: frames (lossless), so the preset only trades encoding time for file size (see benchmarks/README.md).
 ENCODER_OPTIONS: dict[str, str] = {
     "qp": "0",
     "preset": "ultrafast",
@@ -68,7 +73,23 @@ ENCODER_OPTIONS: dict[str, str] = {
 }
 PIX_FMT = "yuv444p"
 
+
+@dataclass(frozen=True)
+class ClipFormat:
+    """How :func:`write_clip` encodes: an FFmpeg encoder, its pixel format and options, and the container."""
+
+    codec: str = "libx264"
+    pix_fmt: str = PIX_FMT
+    options: dict = field(default_factory=lambda: dict(ENCODER_OPTIONS))
+    container: str = "mp4"
+
+
+#: The pair clips' format (chosen from the table in benchmarks/README.md).
+CLIP_FORMAT = ClipFormat()
+
 _CACHE_ENV = "CONVIS_CACHE_DIR"
+#: Digest of a clip's bytes written into its sidecar and checked before the clip is used.
+DIGEST = "sha256"
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,12 +143,16 @@ class VideoEncodeError(VideoDecodeError):
         return "cannot write video"
 
 
+class CacheEntryRebuilt(UserWarning):
+    """A cached pair clip failed its check (digest, size, frame count) and is being rebuilt."""
+
+
 def _rebuild_error(cls, path, reason, pair_id, video1, video2):
     return cls(path, reason, pair_id=pair_id, video1=video1, video2=video2)
 
 
 def _not_found(path: Any, pair_id: Any = None, video1: Any = None, video2: Any = None):
-    msg = "video file not found"
+    msg = "video file not found" if path is not None else "video file is missing (the document has no path)"
     pair = _pair_text(pair_id, video1, video2)
     if pair:
         msg += f" ({pair})"
@@ -165,6 +190,50 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(path, "file is empty")
 
 
+#: A container without a frame count promises ``duration x average frame rate`` frames; a decode may
+#: fall short of that estimate by this many frames (rounding of the last frame's duration, variable
+#: frame rate) plus ``SHORT_FRACTION`` of it, and no more.  A container that states its frame count
+#: (MP4, MOV: the sample table) must deliver exactly that many.
+SHORT_FRAMES, SHORT_FRACTION = 2, 0.02
+
+
+def promised_frames(path: str | os.PathLike) -> tuple[int | None, bool]:
+    """The frame count a video's container promises: ``(count, exact)``.
+
+    ``exact`` is True when the container states the count (MP4/MOV sample tables), False when it is
+    estimated from the duration and the average frame rate (Matroska, WebM, MPEG-TS, ...);
+    ``(None, False)`` when the container says neither.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream")
+        stream = container.streams.video[0]
+        if stream.frames and stream.frames > 0:
+            return int(stream.frames), True
+        rate = stream.average_rate or stream.guessed_rate
+        seconds = None
+        if stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif container.duration:
+            seconds = container.duration / 1_000_000
+        if rate and seconds:
+            return int(round(seconds * float(rate))), False
+        return None, False
+
+
+def _check_count(path: Path, available: int, promised: int | None, exact: bool, what: str) -> None:
+    """Raise :class:`VideoDecodeError` when ``available`` frames fall short of the container's promise."""
+    if promised is None:
+        return
+    slack = 0 if exact else SHORT_FRAMES + int(SHORT_FRACTION * promised)
+    if available < promised - slack:
+        kind = "states" if exact else f"promises (duration x frame rate, tolerance {slack})"
+        raise VideoDecodeError(path, f"truncated: the container {kind} {promised} frames but {what} "
+                                     f"only {available}; refusing to sample from a short decode")
+
+
 def _gather(unique_frames: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(unique_frames[inverse])
 
@@ -172,13 +241,14 @@ def _gather(unique_frames: np.ndarray, inverse: np.ndarray) -> np.ndarray:
 def _read_decord(path: Path, n: int) -> np.ndarray:
     from decord import VideoReader, cpu  # noqa: WPS433 (optional dependency)
 
-    # One decoder thread: decord's own threading does not speed up get_batch here (measured 0.29 s vs
-    # 0.33 s per 28 s 640x360 clip), and PairClipCache decodes the two videos of a pair in parallel.
-    # The decoded frames do not depend on the thread count.
+    # One decoder thread: decord's own threading does not speed up get_batch here, and the prefetch
+    # pool decodes several videos at once.  The decoded frames do not depend on the thread count.
     vr = VideoReader(str(path), ctx=cpu(0), num_threads=1)
     total = len(vr)
     if total <= 0:
         raise VideoDecodeError(path, "video has no frames")
+    promised, exact = promised_frames(path)
+    _check_count(path, total, promised, exact, "decord indexes")
     idx = np.asarray(sample_indices(total, n))
     uniq, inverse = np.unique(idx, return_inverse=True)
     batch = vr.get_batch([int(i) for i in uniq]).asnumpy()
@@ -188,33 +258,30 @@ def _read_decord(path: Path, n: int) -> np.ndarray:
 
 
 def _pyav_count(path: Path) -> int:
-    """Frame count from the container header, else by demuxing (no decoding)."""
+    """Frame count from the container (stated or estimated), else by demuxing (no decoding)."""
     import av
 
+    promised, _ = promised_frames(path)
+    if promised:
+        return promised
     with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise VideoDecodeError(path, "no video stream")
         stream = container.streams.video[0]
-        if stream.frames and stream.frames > 0:
-            return int(stream.frames)
         return sum(1 for pkt in container.demux(stream) if pkt.size)
 
 
-def _pyav_decode(path: Path, wanted: Sequence[int]) -> tuple[dict[int, np.ndarray], int]:
-    """Decode sequentially, keeping only the frames in ``wanted``; stop after the last one.
-
-    Returns the kept frames and the number of frames decoded (== the true length when the stream
-    ended before the last wanted index).
-    """
+def _read_pyav(path: Path, n: int) -> np.ndarray:
     import av
 
-    wanted_set = set(int(i) for i in wanted)
-    last = max(wanted_set)
+    promised, exact = promised_frames(path)
+    if promised is None:
+        promised, exact = _pyav_count(path), True
+    if promised <= 0:
+        raise VideoDecodeError(path, "video has no frames")
+    wanted = sample_indices(promised, n)
+    wanted_set, last = set(wanted), max(wanted)
     kept: dict[int, np.ndarray] = {}
-    decoded = 0
+    decoded, reached = 0, False
     with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise VideoDecodeError(path, "no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for i, frame in enumerate(container.decode(stream)):
@@ -222,30 +289,40 @@ def _pyav_decode(path: Path, wanted: Sequence[int]) -> tuple[dict[int, np.ndarra
             if i in wanted_set:
                 kept[i] = frame.to_ndarray(format="rgb24")
             if i >= last:
+                reached = True
                 break
-    return kept, decoded
+    if not reached:  # the stream ended before the last wanted frame
+        # Never resample from what decoded: a short decode is an error (or, for an estimated count
+        # within tolerance, sampled against the frames that really exist, which are then all decoded).
+        _check_count(path, decoded, promised, exact, "decoding yields")
+        return _read_pyav_exact(path, n, decoded)
+    return np.stack([kept[i] for i in wanted]).astype(np.uint8, copy=False)
 
 
-def _read_pyav(path: Path, n: int) -> np.ndarray:
-    total = _pyav_count(path)
-    for _attempt in range(2):
-        if total <= 0:
-            raise VideoDecodeError(path, "video has no frames")
-        idx = sample_indices(total, n)
-        kept, decoded = _pyav_decode(path, idx)
-        if all(i in kept for i in idx):
-            return np.stack([kept[i] for i in idx]).astype(np.uint8, copy=False)
-        # The header over-counted: resample against the number of frames that really decode.
-        total = decoded
-    raise VideoDecodeError(path, "frame count is inconsistent between passes")
+def _read_pyav_exact(path: Path, n: int, total: int) -> np.ndarray:
+    import av
+
+    wanted = sample_indices(total, n)
+    wanted_set = set(wanted)
+    kept: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i in wanted_set:
+                kept[i] = frame.to_ndarray(format="rgb24")
+    if any(i not in kept for i in wanted):
+        raise VideoDecodeError(path, "frame count is inconsistent between passes")
+    return np.stack([kept[i] for i in wanted]).astype(np.uint8, copy=False)
 
 
 def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np.ndarray:
     """Decode the ``n`` protocol frames (:func:`sample_indices`) of a video as ``(n, H, W, 3)`` uint8 RGB.
 
     ``backend``: ``"auto"`` (decord, falling back to PyAV when decord is missing or fails),
-    ``"decord"`` or ``"pyav"``.  A missing file raises ``FileNotFoundError``; an unreadable, corrupt
-    or frameless one raises :class:`VideoDecodeError`; both name the path.
+    ``"decord"`` or ``"pyav"``.  A missing file raises ``FileNotFoundError``; an unreadable, corrupt,
+    frameless or truncated one (fewer frames than its container promises, see :func:`promised_frames`)
+    raises :class:`VideoDecodeError`; both name the path.
     """
     if backend not in ("auto", "decord", "pyav"):
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'decord' or 'pyav'")
@@ -263,7 +340,7 @@ def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np
                 raise
             errors.append(f"decord unavailable ({exc})")
         except VideoDecodeError as exc:
-            if backend == "decord":
+            if backend == "decord" or exc.reason.startswith("truncated"):
                 raise
             errors.append(f"decord: {exc.reason}")
         except Exception as exc:  # decord raises its own DECORDError (a RuntimeError) and others
@@ -273,6 +350,8 @@ def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np
     try:
         return _read_pyav(path, n)
     except VideoDecodeError as exc:
+        if exc.reason.startswith("truncated"):
+            raise
         errors.append(f"pyav: {exc.reason}")
         raise VideoDecodeError(path, "; ".join(errors)) from exc
     except Exception as exc:  # av.error.* (InvalidDataError, ...), ValueError from PyAV
@@ -284,6 +363,134 @@ def _short(exc: BaseException, limit: int = 300) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# native frames: the source's own YUV planes, for clips that are exact copies of the sampled frames
+# --------------------------------------------------------------------------------------------
+
+#: Pixel formats a pair clip can carry unchanged (8-bit planar YUV that PyAV converts to and from numpy).
+NATIVE_PIX_FMTS = ("yuv420p", "yuvj420p", "yuv444p", "yuvj444p")
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """A video stream's frame size, pixel format and colour description (as its decoder reports them)."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    colour: tuple  # (colorspace, color_range, color_primaries, color_trc)
+
+
+def probe(path: str | os.PathLike) -> VideoFormat:
+    """The :class:`VideoFormat` of a video's first video stream (header only, no decoding)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(path, "no video stream")
+            cc = container.streams.video[0].codec_context
+            return VideoFormat(int(cc.width), int(cc.height), str(cc.pix_fmt),
+                               (int(cc.colorspace), int(cc.color_range), int(cc.color_primaries), int(cc.color_trc)))
+    except VideoDecodeError:
+        raise
+    except Exception as exc:  # av.error.*
+        raise VideoDecodeError(path, _short(exc)) from exc
+
+
+@dataclass
+class NativeFrames:
+    """Sampled frames in the source's own pixel format: ``planes[i]`` is PyAV's ``to_ndarray()`` of frame i."""
+
+    planes: np.ndarray
+    fmt: VideoFormat
+
+
+def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
+    """The ``n`` protocol frames (:func:`sample_indices`) of a video, undecoded to RGB: its own YUV planes.
+
+    One sequential PyAV decode up to the last sampled frame.  The frame count is the container's
+    (exact for MP4/MOV) or, when it only states a duration, the number of packets, checked against the
+    duration as in :func:`read_frames`; a stream that ends early, or whose frames change size or
+    pixel format, raises :class:`VideoDecodeError` naming the file.
+    """
+    import av
+
+    path = Path(os.fspath(path)).expanduser()
+    _check_file(path)
+    fmt = probe(path)
+    if fmt.pix_fmt not in NATIVE_PIX_FMTS:
+        raise VideoDecodeError(path, f"pixel format {fmt.pix_fmt} cannot be carried natively")
+    try:
+        promised, exact = promised_frames(path)
+        if exact:
+            total = promised
+        else:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                total = sum(1 for pkt in container.demux(stream) if pkt.size)
+            _check_count(path, total, promised, exact, "it holds")
+        if not total:
+            raise VideoDecodeError(path, "video has no frames")
+        wanted = sample_indices(total, n)
+        wanted_set, last = set(wanted), max(wanted)
+        kept: dict[int, np.ndarray] = {}
+        decoded = 0
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for i, frame in enumerate(container.decode(stream)):
+                decoded = i + 1
+                if i in wanted_set:
+                    if (frame.width, frame.height, frame.format.name) != (fmt.width, fmt.height, fmt.pix_fmt):
+                        raise VideoDecodeError(path, f"frame {i} is {frame.width}x{frame.height} "
+                                                     f"{frame.format.name}, the stream {fmt.width}x{fmt.height} "
+                                                     f"{fmt.pix_fmt}")
+                    kept[i] = frame.to_ndarray()
+                if i >= last:
+                    break
+    except VideoDecodeError:
+        raise
+    except Exception as exc:  # av.error.* (InvalidDataError, ...)
+        raise VideoDecodeError(path, f"pyav: {_short(exc)}") from exc
+    if decoded <= last:
+        raise VideoDecodeError(path, f"truncated: the container promises {total} frames but decoding yields "
+                                     f"only {decoded}; refusing to sample from a short decode")
+    return NativeFrames(np.stack([kept[i] for i in wanted]), fmt)
+
+
+def write_native_clip(frames1: NativeFrames, frames2: NativeFrames, path: str | os.PathLike,
+                      fps: float | int | Fraction = 1, options: dict | None = None) -> None:
+    """Write both videos' native frames, video 1's first, losslessly in their own pixel format and colour
+    description (x264 ``qp 0``, :data:`ENCODER_OPTIONS` unless ``options``), so that any reader converts
+    them to exactly the RGB it gives for the sources."""
+    import av
+
+    if frames1.fmt != frames2.fmt:
+        raise ValueError(f"native frames differ in format: {frames1.fmt} vs {frames2.fmt}")
+    fmt = frames1.fmt
+    path = Path(os.fspath(path))
+    rate = Fraction(fps).limit_denominator(100000) if not isinstance(fps, Fraction) else fps
+    try:
+        with av.open(str(path), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
+            cc = stream.codec_context
+            cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = fmt.colour
+            stream.options = dict(ENCODER_OPTIONS if options is None else options)
+            for i, plane in enumerate(np.concatenate([frames1.planes, frames2.planes])):
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(plane), format=fmt.pix_fmt)
+                vf.colorspace, vf.color_range = fmt.colour[0], fmt.colour[1]
+                vf.pts = i
+                container.mux(stream.encode(vf))
+            container.mux(stream.encode(None))
+    except Exception as exc:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        raise VideoEncodeError(path, _short(exc)) from exc
 
 
 def count_frames(path: str | os.PathLike) -> int:
@@ -355,28 +562,29 @@ def concat_pair_frames(frames1: np.ndarray, frames2: np.ndarray,
 
 
 def write_clip(frames: np.ndarray | Sequence[np.ndarray], path: str | os.PathLike,
-               fps: float | int | Fraction = 1) -> None:
-    """Write RGB uint8 frames as an H.264 ``.mp4`` (see :data:`ENCODER_OPTIONS`).
+               fps: float | int | Fraction = 1, fmt: ClipFormat | None = None) -> None:
+    """Write RGB uint8 frames as a video file in format ``fmt`` (default :data:`CLIP_FORMAT`).
 
-    The file reads back through decord and PyAV with exactly ``len(frames)`` frames in order, near
-    lossless (max abs error ~2 from RGB<->YUV rounding), and the same frames always give a
-    byte-identical file (with the same PyAV/FFmpeg/x264 build).  Writes ``path`` directly; atomic
-    placement is the caller's business (:class:`PairClipCache` does it).
+    With the default format the file reads back through decord and PyAV with exactly ``len(frames)``
+    frames in order, near lossless (max abs error ~2 from RGB<->YUV rounding), and the same frames
+    always give a byte-identical file (with the same PyAV/FFmpeg/x264 build).  Writes ``path``
+    directly; atomic placement is the caller's business (:class:`PairClipCache` does it).
     """
     import av
 
+    fmt = CLIP_FORMAT if fmt is None else fmt
     arr = _as_frames(frames, "frames")
     path = Path(os.fspath(path))
     rate = Fraction(fps).limit_denominator(100000) if not isinstance(fps, Fraction) else fps
     if rate <= 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
     try:
-        with av.open(str(path), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=rate)
+        with av.open(str(path), mode="w", format=fmt.container) as container:
+            stream = container.add_stream(fmt.codec, rate=rate)
             stream.width = int(arr.shape[2])
             stream.height = int(arr.shape[1])
-            stream.pix_fmt = PIX_FMT
-            stream.options = dict(ENCODER_OPTIONS)
+            stream.pix_fmt = fmt.pix_fmt
+            stream.options = dict(fmt.options)
             for i, frame in enumerate(arr):
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
                 vf.pts = i
@@ -401,281 +609,50 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "convis" / "clips"
 
 
-_SPILL_ENV = "CONVIS_FRAME_SPILL_DIR"
-_SPILL_PREFIX = ".frames-"
-_SPILL_NAME = re.compile(r"^\.frames-(?P<host>[A-Za-z0-9_.-]*)-(?P<pid>\d+)-[0-9a-f]{8}$")
+def file_digest(path: str | os.PathLike) -> str:
+    """``sha256:<hex>`` of a file's bytes (the integrity check of cache entries)."""
+    digest = hashlib.new(DIGEST)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"{DIGEST}:{digest.hexdigest()}"
 
 
-def _host_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:40]
+#: cache key -> stat signature of an entry whose digest this process has checked (see PairClipCache.check)
+_CHECKED: dict[str, tuple] = {}
+_CHECKED_MAX = 200_000
+_CHECKED_LOCK = threading.Lock()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists
-        return True
-    return True
+def checked_signature(key: str) -> tuple | None:
+    """The stat signature under which this process last found entry ``key``'s digest right (or None)."""
+    return _CHECKED.get(key)
 
 
-def _remove_spill_dir(path: str, owner_pid: int) -> None:
-    if os.getpid() == owner_pid:  # never from a forked child: the folder is its parent's
-        shutil.rmtree(path, ignore_errors=True)
+def trust_checked(key: str, signature: tuple | None) -> None:
+    """Adopt another process's digest check of ``key`` (a prefetch worker's): it holds only while both
+    files still have that exact stat signature (ctime included), as :meth:`PairClipCache.check` compares."""
+    if signature is not None:
+        with _CHECKED_LOCK:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[key] = tuple(signature)
 
 
-class FrameMemo:
-    """Thread-safe LRU of decoded frames keyed by ``(path, size, mtime_ns, n)``, bounded in memory.
-
-    Memory is bounded by entry count and by total bytes (an array larger than ``max_bytes`` is not
-    kept in memory).  With a ``spill_dir`` (a parent folder), entries pushed out of memory are written
-    to a private sub-folder ``.frames-<host>-<pid>-<random>`` of it as raw ``.npy`` (atomically) and a
-    later :meth:`get` reads them back (about 2 ms for 5.5 MB, against 300-700 ms to decode a 28 s
-    640x360 video): the very same bytes, so frames are still decoded only once.  The spill is bounded by
-    ``spill_max_bytes`` (oldest entries dropped first) and never fills the disk beyond
-    ``spill_reserve_bytes`` of free space; a spill file that cannot be written or read back (disk
-    full, deleted, truncated) is simply a miss.  The folder is created on first use, belongs to this
-    process (a forked child starts its own) and is deleted at exit; folders of dead processes on this
-    host are swept when a new one is made.  Without ``spill_dir`` nothing touches the disk.
-
-    ``hits`` / ``misses`` count :meth:`get` results (a spill read is a hit, also counted in
-    ``spill_hits``); ``spill_writes`` counts entries written out.
-    """
-
-    def __init__(self, max_items: int = 64, max_bytes: int = 512 * 1024 * 1024, *,
-                 spill_dir: str | os.PathLike | None = None, spill_max_bytes: int = 16 * 1024 ** 3,
-                 spill_reserve_bytes: int = 2 * 1024 ** 3) -> None:
-        self.max_items = int(max_items)
-        self.max_bytes = int(max_bytes)
-        self.spill_dir = None if spill_dir is None else Path(os.fspath(spill_dir)).expanduser()
-        self.spill_max_bytes = int(spill_max_bytes)
-        self.spill_reserve_bytes = int(spill_reserve_bytes)
-        self._data: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        self.spill_hits = 0
-        self.spill_writes = 0
-        # key -> (file, shape, dtype str, nbytes), oldest first; valid for process _spill_pid only
-        self._spilled: OrderedDict[tuple, tuple[Path, tuple, str, int]] = OrderedDict()
-        self._spill_bytes = 0
-        self._spill_path: Path | None = None
-        self._spill_pid = os.getpid()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of frames held in memory."""
-        return self._bytes
-
-    @property
-    def spilled(self) -> int:
-        """Number of entries currently in the spill folder."""
-        self._check_fork()
-        return len(self._spilled)
-
-    @property
-    def spill_bytes(self) -> int:
-        self._check_fork()
-        return self._spill_bytes
-
-    def get(self, key: tuple) -> np.ndarray | None:
-        self._check_fork()
-        with self._lock:
-            arr = self._data.get(key)
-            if arr is not None:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return arr
-            entry = self._spilled.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self._spilled.move_to_end(key)
-        arr = self._spill_read(entry)
-        with self._lock:
-            if arr is None:
-                if self._spilled.get(key) == entry:
-                    del self._spilled[key]
-                    self._spill_bytes -= entry[3]
-                    _unlink_quietly(entry[0])
-                self.misses += 1
-                return None
-            self.hits += 1
-            self.spill_hits += 1
-        arr.setflags(write=False)
-        self.put(key, arr)
-        return arr
-
-    def put(self, key: tuple, arr: np.ndarray) -> None:
-        if self.max_items <= 0:
-            return
-        self._check_fork()
-        arr.setflags(write=False)  # shared between callers: keep it immutable
-        evicted: list[tuple[tuple, np.ndarray]] = []
-        with self._lock:
-            if arr.nbytes > self.max_bytes:
-                if self.spill_dir is not None and key not in self._spilled:
-                    evicted.append((key, arr))  # too big for memory: straight to the spill
-            else:
-                old = self._data.pop(key, None)
-                if old is not None:
-                    self._bytes -= old.nbytes
-                self._data[key] = arr
-                self._bytes += arr.nbytes
-                while self._data and (len(self._data) > self.max_items or self._bytes > self.max_bytes):
-                    old_key, dropped = self._data.popitem(last=False)
-                    self._bytes -= dropped.nbytes
-                    if self.spill_dir is not None and old_key not in self._spilled:
-                        evicted.append((old_key, dropped))
-        for old_key, dropped in evicted:  # file I/O outside the lock
-            self._spill_write(old_key, dropped)
-
-    def clear(self) -> None:
-        """Forget everything, in memory and in the spill."""
-        self._check_fork()
-        with self._lock:
-            self._data.clear()
-            self._bytes = 0
-            files = [entry[0] for entry in self._spilled.values()]
-            self._spilled.clear()
-            self._spill_bytes = 0
-        for path in files:
-            _unlink_quietly(path)
-
-    # -- spill -----------------------------------------------------------------------------------
-
-    def _check_fork(self) -> None:
-        if self._spill_pid != os.getpid():  # forked child: the spill folder belongs to the parent
-            with self._lock:
-                if self._spill_pid != os.getpid():
-                    self._spilled = OrderedDict()
-                    self._spill_bytes = 0
-                    self._spill_path = None
-                    self._spill_pid = os.getpid()
-
-    def _spill_folder(self) -> Path | None:
-        with self._lock:
-            if self._spill_path is not None:
-                return self._spill_path
-            parent = self.spill_dir
-            if parent is None:
-                return None
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-                self._sweep_dead(parent)
-                path = parent / f"{_SPILL_PREFIX}{_host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                path.mkdir()
-            except OSError:
-                return None
-            self._spill_path = path
-            atexit.register(_remove_spill_dir, str(path), os.getpid())
-            return path
-
-    @staticmethod
-    def _sweep_dead(parent: Path) -> None:
-        host = _host_tag()
-        try:
-            names = os.listdir(parent)
-        except OSError:
-            return
-        for name in names:
-            m = _SPILL_NAME.match(name)
-            if m and m.group("host") == host and not _pid_alive(int(m.group("pid"))):
-                shutil.rmtree(parent / name, ignore_errors=True)
-
-    def _spill_write(self, key: tuple, arr: np.ndarray) -> None:
-        folder = self._spill_folder()
-        if folder is None:
-            return
-        nbytes = int(arr.nbytes)
-        if nbytes > self.spill_max_bytes:
-            return
-        drop = []
-        with self._lock:
-            while self._spilled and self._spill_bytes + nbytes > self.spill_max_bytes:
-                _, old = self._spilled.popitem(last=False)
-                self._spill_bytes -= old[3]
-                drop.append(old[0])
-        for path in drop:
-            _unlink_quietly(path)
-        name = hashlib.sha256(repr(key).encode()).hexdigest()[:40] + ".npy"
-        path = folder / name
-        tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.part"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)  # recreated if someone removed it
-            if shutil.disk_usage(folder).free < nbytes + self.spill_reserve_bytes:
-                return
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr, allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError:
-            _unlink_quietly(tmp)
-            return
-        with self._lock:
-            if key in self._spilled or self._spill_path != folder:
-                return
-            self._spilled[key] = (path, tuple(arr.shape), arr.dtype.str, nbytes)
-            self._spill_bytes += nbytes
-            self.spill_writes += 1
-
-    @staticmethod
-    def _spill_read(entry: tuple[Path, tuple, str, int]) -> np.ndarray | None:
-        path, shape, dtype, _ = entry
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except Exception:  # missing, truncated or garbled: decode again
-            return None
-        if tuple(arr.shape) != shape or arr.dtype.str != dtype:
-            return None
-        return arr
+def _signature(st: os.stat_result) -> tuple:
+    # ctime cannot be set from user space: any write, truncation, rename onto or utime of the file moves it.
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
+def require_paths(pair_id: Any, video1: Any, video2: Any) -> list[str]:
+    """Both video paths of a pair, or ``FileNotFoundError`` naming the pair when either is missing."""
+    for given in (video1, video2):
+        if given is None:
+            raise _not_found(None, pair_id, video1, video2)
+    return [os.fspath(video1), os.fspath(video2)]
 
 
-_SHARED_MEMO: FrameMemo | None = None
-_SHARED_SPILL_OFF = False
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_frame_memo(spill_dir: str | os.PathLike | None = None) -> FrameMemo:
-    """The process-wide :class:`FrameMemo` that :class:`PairClipCache` uses unless given another.
-
-    ``hooks.doc_to_visual`` makes a new cache object per request; sharing the memo is what lets a
-    video used by several pairs be decoded once.  In memory it holds at most 64 entries and 256 MiB
-    (46 entries of 8 frames at 640x360), whatever the size of the data set; older entries spill to
-    disk (see :class:`FrameMemo`) under ``$CONVIS_FRAME_SPILL_DIR`` if set (``off`` turns the spill
-    off), else under the first ``spill_dir`` passed here (PairClipCache passes its cache folder).
-    """
-    global _SHARED_MEMO, _SHARED_SPILL_OFF
-    with _SHARED_LOCK:
-        if _SHARED_MEMO is None:
-            _SHARED_MEMO = FrameMemo(max_items=64, max_bytes=256 * 1024 * 1024)
-            env = os.environ.get(_SPILL_ENV, "")
-            if env.lower() == "off":
-                _SHARED_SPILL_OFF = True
-            elif env:
-                _SHARED_MEMO.spill_dir = Path(env).expanduser()
-        if spill_dir is not None and _SHARED_MEMO.spill_dir is None and not _SHARED_SPILL_OFF:
-            _SHARED_MEMO.spill_dir = Path(os.fspath(spill_dir)).expanduser()
-        return _SHARED_MEMO
-
-
-#: cache key -> stat signature of an entry this process has fully validated (see PairClipCache.is_valid)
-_VALIDATED: dict[str, tuple] = {}
-_VALIDATED_MAX = 200_000
-
-
-def _stat_video(path: str | Path, pair_id: Any, video1: Any, video2: Any) -> os.stat_result:
+def _stat_video(path: str, pair_id: Any, video1: Any, video2: Any) -> os.stat_result:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -685,47 +662,54 @@ def _stat_video(path: str | Path, pair_id: Any, video1: Any, video2: Any) -> os.
     return st
 
 
+@dataclass(frozen=True)
+class PairRequest:
+    """One pair clip to build: its cache key and the resolved inputs (see :meth:`PairClipCache.request`)."""
+
+    key: str
+    video1: str  # resolved paths
+    video2: str
+    id1: tuple  # (path, size, mtime_ns): the identity of each video, for sharing decoded frames
+    id2: tuple
+    n_frames: int
+    size: tuple[int, int] | None
+    pair_id: Any = None
+    given1: Any = None  # the paths as the caller wrote them, for messages
+    given2: Any = None
+
+    def context(self) -> dict:
+        return {"pair_id": self.pair_id, "video1": self.given1, "video2": self.given2}
+
+
 class PairClipCache:
     """On-disk cache of concatenated pair clips (``2N`` frames, video 1 first).
 
     Entries are ``<key>.mp4`` plus a ``<key>.json`` sidecar written *after* the mp4 is in place.
     The key is the sha256 of both videos' resolved paths, byte sizes and ``mtime_ns``, ``n_frames``,
-    ``size`` and :data:`PIPELINE_VERSION`.  An entry counts as valid only when the sidecar exists,
-    matches the key and records the mp4's current byte size and ``2N`` frames; otherwise it is
-    rebuilt.  Files are written to a unique temporary name in the cache folder and moved into place
-    with ``os.replace``, so concurrent builders (threads or processes) never expose a partial file.
+    ``size``, the fps and :data:`PIPELINE_VERSION`.  An entry is used only when the sidecar exists,
+    matches the key, and records the mp4's byte size, ``2N`` frames and the sha256 of the mp4's bytes,
+    which is recomputed before first use in each process (later uses in that process compare the
+    files' ``stat``, ctime included, with what was seen when the digest matched).  An entry that fails
+    is rebuilt, with a :class:`CacheEntryRebuilt` warning naming the pair and the file.  Files are
+    written to a unique temporary name in the cache folder and moved into place with ``os.replace``, so
+    concurrent builders (threads or processes) never expose a partial file.
 
     ``stats`` counts ``hits``, ``builds`` and ``decodes`` (calls of :func:`read_frames`).
-
-    Decoded frames come from ``memo``; by default the process-wide :func:`shared_frame_memo` (or a
-    private :class:`FrameMemo` when a custom ``reader`` is given), so that cache objects made per
-    request still decode each video once.  When neither video of a pair is in the memo, the two are
-    decoded in parallel (default reader only; ``parallel_decode=False`` turns it off).  A hit costs
-    path resolution, four ``stat`` calls and a hash (~100 us): an entry already validated by this
-    process is re-checked against the files' identity, size and mtime instead of re-reading its sidecar.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike | None = None, *, memo: FrameMemo | None = None,
-                 fps: float | int = 1, reader: Callable[[Path, int], np.ndarray] | None = None,
-                 parallel_decode: bool = True) -> None:
+    def __init__(self, cache_dir: str | os.PathLike | None = None, *, fps: float | int = 1,
+                 fmt: ClipFormat | None = None) -> None:
         self.cache_dir = Path(os.fspath(cache_dir)).expanduser() if cache_dir is not None else default_cache_dir()
-        if memo is None:
-            memo = shared_frame_memo(self.cache_dir) if reader is None else FrameMemo()
-        self.memo = memo
         self.fps = fps
-        self._reader = reader
-        self.parallel_decode = bool(parallel_decode)
+        self.fmt = CLIP_FORMAT if fmt is None else fmt
         self.stats = {"hits": 0, "builds": 0, "decodes": 0}
         self._lock = threading.Lock()
 
     # -- keys and paths ------------------------------------------------------------------------
 
-    def key(self, video1: str | os.PathLike, video2: str | os.PathLike, n_frames: int = 8,
-            size: tuple[int, int] | None = None, pair_id: Any = None) -> str:
-        """The cache key of a pair (raises ``FileNotFoundError`` naming the pair for a missing video)."""
-        return self._key_and_inputs(video1, video2, n_frames, size, pair_id)[0]
-
-    def _key_and_inputs(self, video1, video2, n_frames, size, pair_id):
+    def request(self, video1: str | os.PathLike | None, video2: str | os.PathLike | None, n_frames: int = 8,
+                size: tuple[int, int] | None = None, pair_id: Any = None) -> PairRequest:
+        """Resolve a pair: its key and inputs (``FileNotFoundError`` naming the pair for a missing video)."""
         n_frames = int(n_frames)
         if n_frames <= 0:
             raise ValueError(f"n_frames must be positive, got {n_frames}")
@@ -733,7 +717,7 @@ class PairClipCache:
             if len(size) != 2:
                 raise ValueError(f"size must be (W, H) or None, got {size!r}")
             size = (int(size[0]), int(size[1]))
-        # os.path.realpath is what Path.resolve() does, without the Path objects (this is the hit path)
+        require_paths(pair_id, video1, video2)
         p1 = os.path.realpath(os.path.expanduser(os.fspath(video1)))
         p2 = os.path.realpath(os.path.expanduser(os.fspath(video2)))
         st1 = _stat_video(p1, pair_id, video1, video2)
@@ -745,165 +729,165 @@ class PairClipCache:
             "n_frames": n_frames,
             "size": list(size) if size is not None else None,
             "fps": str(Fraction(self.fps).limit_denominator(100000)),
+            "format": [self.fmt.codec, self.fmt.pix_fmt, sorted(self.fmt.options.items()), self.fmt.container],
         }
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest(), p1, st1, p2, st2, n_frames, size
+        return PairRequest(hashlib.sha256(blob).hexdigest(), p1, p2, (p1, st1.st_size, st1.st_mtime_ns),
+                           (p2, st2.st_size, st2.st_mtime_ns), n_frames, size, pair_id, video1, video2)
+
+    def key(self, video1: str | os.PathLike, video2: str | os.PathLike, n_frames: int = 8,
+            size: tuple[int, int] | None = None, pair_id: Any = None) -> str:
+        """The cache key of a pair (raises ``FileNotFoundError`` naming the pair for a missing video)."""
+        return self.request(video1, video2, n_frames, size, pair_id).key
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.fmt.container.split(",")[0].replace("matroska", "mkv")
 
     def clip_path(self, key: str) -> Path:
-        return self.cache_dir / f"{key}.mp4"
+        return self.cache_dir / f"{key}{self.suffix}"
 
     def sidecar_path(self, key: str) -> Path:
         return self.cache_dir / f"{key}.json"
 
-    def is_valid(self, key: str, n_frames: int) -> bool:
-        """Cheap validity check: sidecar present and consistent with the mp4 on disk.
+    # -- checking ------------------------------------------------------------------------------
 
-        The full check reads the sidecar.  Once an entry passed it in this process, later checks
-        compare ``stat`` of both files (device, inode, size, mtime) with what was seen then: any
-        rewrite, truncation or replacement of either file changes them and triggers the full check.
+    def check(self, key: str, n_frames: int) -> str | None:
+        """Why the entry ``key`` cannot be used, or None when it can.
+
+        ``"missing"`` when there is no complete entry (no warning is due); any other text describes
+        damage (a sidecar that does not parse or match, a size or digest that differs from the clip).
         """
         folder = os.fspath(self.cache_dir)
-        clip, side = os.path.join(folder, key + ".mp4"), os.path.join(folder, key + ".json")
+        clip, side = os.path.join(folder, key + self.suffix), os.path.join(folder, key + ".json")
         try:
             cst = os.stat(clip)
             sst = os.stat(side)
         except OSError:
-            return False
-        sig = (cst.st_dev, cst.st_ino, cst.st_size, cst.st_mtime_ns,
-               sst.st_dev, sst.st_ino, sst.st_size, sst.st_mtime_ns, int(n_frames))
-        if _VALIDATED.get(key) == sig:
-            return True
-        size = cst.st_size
+            return "missing"
+        sig = _signature(cst) + _signature(sst) + (int(n_frames),)
+        if _CHECKED.get(key) == sig:
+            return None
         try:
             with open(side, encoding="utf-8") as fh:
                 meta = json.loads(fh.read())
-        except (OSError, ValueError):
-            return False
-        ok = (
-            size > 0
-            and isinstance(meta, dict)
-            and meta.get("key") == key
-            and meta.get("pipeline_version") == PIPELINE_VERSION
-            and meta.get("bytes") == size
-            and meta.get("frames") == 2 * int(n_frames)
-        )
-        if ok:
-            if len(_VALIDATED) >= _VALIDATED_MAX:
-                _VALIDATED.clear()
-            _VALIDATED[key] = sig
-        return ok
+        except (OSError, ValueError) as exc:
+            return f"unreadable sidecar ({_short(exc)})"
+        if not isinstance(meta, dict) or meta.get("key") != key or meta.get("pipeline_version") != PIPELINE_VERSION:
+            return "sidecar does not match the entry"
+        if meta.get("frames") != 2 * int(n_frames):
+            return f"sidecar records {meta.get('frames')!r} frames, expected {2 * int(n_frames)}"
+        if meta.get("bytes") != cst.st_size:
+            return f"clip has {cst.st_size} bytes, its sidecar records {meta.get('bytes')!r}"
+        try:
+            digest = file_digest(clip)
+        except OSError as exc:
+            return f"clip unreadable ({_short(exc)})"
+        if meta.get("digest") != digest:
+            return "content digest mismatch (the clip's bytes changed after it was written)"
+        with _CHECKED_LOCK:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[key] = sig
+        return None
+
+    def is_valid(self, key: str, n_frames: int) -> bool:
+        """True when the entry exists and passes :meth:`check`."""
+        return self.check(key, n_frames) is None
+
+    def lookup(self, req: PairRequest) -> str | None:
+        """The clip's path when a valid entry exists; else None, after warning if the entry was damaged."""
+        problem = self.check(req.key, req.n_frames)
+        if problem is None:
+            with self._lock:
+                self.stats["hits"] += 1
+            return os.path.join(os.fspath(self.cache_dir), req.key + self.suffix)
+        if problem != "missing":
+            warnings.warn(f"rebuilding cached pair clip {str(self.clip_path(req.key))!r} "
+                          f"({_pair_text(**req.context())}): {problem}", CacheEntryRebuilt, stacklevel=3)
+        return None
 
     # -- building ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _memo_key(path: Path, st: os.stat_result, n: int) -> tuple:
-        return (str(path), st.st_size, st.st_mtime_ns, n)
+    def native_format(self, req: PairRequest) -> VideoFormat | None:
+        """The common format when the pair clip can carry both videos' own frames unchanged, else None.
 
-    def _decode(self, path: Path, n: int, mkey: tuple) -> np.ndarray:
-        reader = self._reader if self._reader is not None else read_frames
-        arr = reader(path, n)
+        That needs both videos in one :data:`NATIVE_PIX_FMTS` format, size (even) and colour description,
+        and no other ``size`` asked for.  Otherwise frames are decoded to RGB, video 2 is fitted to the
+        clip's size, and the clip is written from RGB (max abs error ~2, see :func:`write_clip`).
+        """
+        try:
+            f1, f2 = probe(req.video1), probe(req.video2)
+        except VideoDecodeError:
+            return None  # the RGB path decodes it and reports the error, naming the pair
+        size = (f1.width - f1.width % 2, f1.height - f1.height % 2) if req.size is None else \
+            (req.size[0] - req.size[0] % 2, req.size[1] - req.size[1] % 2)
+        if f1 == f2 and f1.pix_fmt in NATIVE_PIX_FMTS and size == (f1.width, f1.height):
+            return f1
+        return None
+
+    def decode(self, req: PairRequest, which: int, native: bool = False) -> np.ndarray | NativeFrames:
+        """The ``n_frames`` protocol frames of video ``which`` (1 or 2), RGB or native; errors name the pair."""
+        path = req.video1 if which == 1 else req.video2
+        try:
+            frames = read_native(path, req.n_frames) if native else read_frames(path, req.n_frames)
+        except FileNotFoundError as exc:
+            raise _not_found(exc.filename or path, **req.context()) from exc
+        except VideoDecodeError as exc:
+            raise exc.with_pair(**req.context()) from exc
         with self._lock:
             self.stats["decodes"] += 1
-        self.memo.put(mkey, arr)
-        return arr
-
-    def _frames(self, path: Path, st: os.stat_result, n: int) -> np.ndarray:
-        mkey = self._memo_key(path, st, n)
-        arr = self.memo.get(mkey)
-        return arr if arr is not None else self._decode(path, n, mkey)
-
-    def _pair_frames(self, p1: Path, st1: os.stat_result, p2: Path, st2: os.stat_result,
-                     n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Frames of both videos: from the memo, else decoded (in parallel when both are missing).
-
-        Errors are raised as a sequential decode would: video 1's first.
-        """
-        k1, k2 = self._memo_key(p1, st1, n), self._memo_key(p2, st2, n)
-        a1 = self.memo.get(k1)
-        a2 = a1 if k2 == k1 else self.memo.get(k2)
-        if a1 is None and a2 is None and k1 != k2 and self.parallel_decode and self._reader is None:
-            box: dict[str, Any] = {}
-
-            def decode_first() -> None:
-                try:
-                    box["frames"] = self._decode(p1, n, k1)
-                except BaseException as exc:  # re-raised in the calling thread
-                    box["error"] = exc
-
-            worker = threading.Thread(target=decode_first, name="convis-decode", daemon=True)
-            worker.start()
-            error2 = None
-            try:
-                a2 = self._decode(p2, n, k2)
-            except BaseException as exc:
-                error2 = exc
-            worker.join()
-            if "error" in box:
-                raise box["error"]
-            if error2 is not None:
-                raise error2
-            return box["frames"], a2
-        if a1 is None:
-            a1 = self._decode(p1, n, k1)
-        if a2 is None:
-            a2 = a1 if k2 == k1 else self._decode(p2, n, k2)
-        return a1, a2
+        return frames
 
     def _tmp_path(self, key: str, suffix: str) -> Path:
         return self.cache_dir / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp{suffix}"
 
-    def get(self, video1: str | os.PathLike, video2: str | os.PathLike, n_frames: int = 8,
-            size: tuple[int, int] | None = None, pair_id: Any = None) -> str:
-        """Path of the cached pair clip (``n_frames`` of video 1 then of video 2), built if absent.
-
-        Raises ``FileNotFoundError`` / :class:`VideoDecodeError` / :class:`VideoEncodeError` whose
-        message names the failing path and the pair.
-        """
-        key, p1, st1, p2, st2, n_frames, size = self._key_and_inputs(video1, video2, n_frames, size, pair_id)
-        if self.is_valid(key, n_frames):
-            with self._lock:
-                self.stats["hits"] += 1
-            return os.path.join(os.fspath(self.cache_dir), key + ".mp4")
-        clip = self.clip_path(key)
-        p1, p2 = Path(p1), Path(p2)
-
-        ctx = {"pair_id": pair_id, "video1": video1, "video2": video2}
-        try:
-            frames1, frames2 = self._pair_frames(p1, st1, p2, st2, n_frames)
-        except FileNotFoundError as exc:
-            raise _not_found(exc.filename or p1, **ctx) from exc
-        except VideoDecodeError as exc:
-            raise exc.with_pair(**ctx) from exc
-        pair = concat_pair_frames(frames1, frames2, size)
-
+    def build(self, req: PairRequest, frames1: np.ndarray | NativeFrames, frames2: np.ndarray | NativeFrames) -> str:
+        """Encode the pair clip from both videos' frames (both RGB, or both native), check it, and move it
+        and its sidecar into place."""
+        ctx = req.context()
+        clip = self.clip_path(req.key)
+        native = isinstance(frames1, NativeFrames)
+        if native:
+            width, height, mode = frames1.fmt.width, frames1.fmt.height, f"native {frames1.fmt.pix_fmt}"
+        else:
+            pair = concat_pair_frames(frames1, frames2, req.size)
+            width, height, mode = int(pair.shape[2]), int(pair.shape[1]), f"rgb via {self.fmt.pix_fmt}"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._tmp_path(key, ".mp4")
-        tmp_side = self._tmp_path(key, ".json")
+        tmp = self._tmp_path(req.key, self.suffix)
+        tmp_side = self._tmp_path(req.key, ".json")
         try:
             try:
-                write_clip(pair, tmp, fps=self.fps)
+                if native:
+                    write_native_clip(frames1, frames2, tmp, fps=self.fps)
+                else:
+                    write_clip(pair, tmp, fps=self.fps, fmt=self.fmt)
             except VideoEncodeError as exc:
                 raise VideoEncodeError(clip, exc.reason, **ctx) from exc
             frames_written = count_frames(tmp)
-            if frames_written != 2 * n_frames:
+            if frames_written != 2 * req.n_frames:
                 raise VideoEncodeError(clip, f"clip reads back with {frames_written} frames, expected "
-                                             f"{2 * n_frames}", **ctx)
-            nbytes = tmp.stat().st_size
-            os.replace(tmp, clip)
+                                             f"{2 * req.n_frames}", **ctx)
             meta = {
-                "key": key,
+                "key": req.key,
                 "pipeline_version": PIPELINE_VERSION,
-                "frames": 2 * n_frames,
-                "bytes": nbytes,
-                "width": int(pair.shape[2]),
-                "height": int(pair.shape[1]),
-                "video1": str(p1),
-                "video2": str(p2),
-                "n_frames": n_frames,
-                "size": list(size) if size is not None else None,
+                "frames": 2 * req.n_frames,
+                "bytes": tmp.stat().st_size,
+                "digest": file_digest(tmp),
+                "width": width,
+                "height": height,
+                "mode": mode,
+                "video1": req.video1,
+                "video2": req.video2,
+                "n_frames": req.n_frames,
+                "size": list(req.size) if req.size is not None else None,
             }
+            os.replace(tmp, clip)
             tmp_side.write_text(json.dumps(meta, sort_keys=True, indent=1))
-            os.replace(tmp_side, self.sidecar_path(key))
+            os.replace(tmp_side, self.sidecar_path(req.key))
+            # the digest was just computed from these bytes: this process need not read them again
+            trust_checked(req.key, _signature(os.stat(clip)) + _signature(os.stat(self.sidecar_path(req.key)))
+                          + (req.n_frames,))
         except OSError as exc:
             exc.add_note(f"while building pair clip {str(clip)!r} ({_pair_text(**ctx)})")
             raise
@@ -911,13 +895,30 @@ class PairClipCache:
             for leftover in (tmp, tmp_side):
                 try:
                     leftover.unlink()
-                except FileNotFoundError:
-                    pass
                 except OSError:
                     pass
         with self._lock:
             self.stats["builds"] += 1
         return str(clip)
+
+    def get(self, video1: str | os.PathLike, video2: str | os.PathLike, n_frames: int = 8,
+            size: tuple[int, int] | None = None, pair_id: Any = None) -> str:
+        """Path of the cached pair clip (``n_frames`` of video 1 then of video 2), built here if absent.
+
+        Raises ``FileNotFoundError`` / :class:`VideoDecodeError` / :class:`VideoEncodeError` whose
+        message names the failing path and the pair.  (Building many clips, each video decoded once,
+        in the background: :mod:`convis_tasks.utils.prefetch`.)
+        """
+        req = self.request(video1, video2, n_frames, size, pair_id)
+        found = self.lookup(req)
+        return found if found is not None else self.make(req)
+
+    def make(self, req: PairRequest) -> str:
+        """Decode both videos of ``req`` (one when they are the same file) and build its clip."""
+        native = self.native_format(req) is not None
+        frames1 = self.decode(req, 1, native)
+        frames2 = frames1 if req.id2 == req.id1 else self.decode(req, 2, native)
+        return self.build(req, frames1, frames2)
 
     def remove_stale_temps(self, max_age_s: float = 3600.0) -> int:
         """Delete temporary files left by crashed builders older than ``max_age_s``; return the count."""
@@ -925,7 +926,11 @@ class PairClipCache:
 
         removed = 0
         now = time.time()
-        for tmp in self._iter_temps():
+        if not self.cache_dir.is_dir():
+            return 0
+        for tmp in self.cache_dir.iterdir():
+            if not (tmp.name.startswith(".") and ".tmp" in tmp.name):
+                continue
             try:
                 if now - tmp.stat().st_mtime > max_age_s:
                     tmp.unlink()
@@ -933,8 +938,3 @@ class PairClipCache:
             except OSError:
                 pass
         return removed
-
-    def _iter_temps(self) -> Iterable[Path]:
-        if not self.cache_dir.is_dir():
-            return []
-        return [p for p in self.cache_dir.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
