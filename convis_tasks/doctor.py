@@ -266,18 +266,25 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
+def write_probe(folder: Path) -> OSError | None:
+    """Make ``folder`` if needed and write and remove one file there; the error if that fails, else None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".convis-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return exc
+    return None
+
+
 def check_cache() -> Check:
     """The pair-clip cache: writable, and its free space."""
     from .utils.video import default_cache_dir
 
     folder = default_cache_dir()
     fix = "set CONVIS_CACHE_DIR to a writable folder with a few GB free"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".doctor-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as exc:
+    if (exc := write_probe(folder)) is not None:
         return Check("clip cache", FAIL, f"{folder} is not writable: {exc}", fix)
     free = shutil.disk_usage(_existing_parent(folder)).free
     detail = f"{folder}: writable, {free / 1024 ** 3:.1f} GiB free"

@@ -277,12 +277,9 @@ def check_data(tasks: list[TaskInfo], reads_videos: bool = True, data_dir: str |
 
 def check_output(folder: Path) -> list[Problem]:
     """The output folder exists or can be made, and takes a file."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".convis-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
+    from .doctor import write_probe
+
+    if (exc := write_probe(folder)) is not None:
         return [Problem(f"output folder {folder} is not writable: {exc}", "pass a writable --output_path")]
     return []
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .concepts import CONCEPTS, CONCEPT_KEYS
-from .jsonio import is_number, strict_loads
+from .jsonio import is_number, strict_jsonl_objects, strict_loads
 from .metrics import EmptyEvaluationError
 
 PairKey = tuple[str, str]
@@ -167,18 +167,7 @@ def _require_videos(row: dict, where: str) -> tuple[str, str]:
 def _from_jsonl(path: str) -> GroundTruth:
     pairs: list[PairRecord] = []
     seen: dict[PairKey, str] = {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().split("\n")  # not splitlines(): U+2028 in a string is no line end
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"{path}: cannot read annotation file ({exc})") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {lineno}"
-        row = strict_loads(line, where, AnnotationError)
-        if not isinstance(row, dict):
-            raise AnnotationError(f"{where}: expected a JSON object")
+    for lineno, where, row in strict_jsonl_objects(path, AnnotationError, "annotation file"):
         v1, v2 = _require_videos(row, where)
         scores = _concept_scores(row.get("conditioned_similarity", row), where)
         _add_unique(pairs, seen, PairRecord(v1, v2, scores, source=f"line {lineno}"), path)

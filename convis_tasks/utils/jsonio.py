@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 
 class StrictJSONError(ValueError):
@@ -64,6 +64,28 @@ def strict_load_file(path: str, error: Callable[[str], Exception] = StrictJSONEr
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{path}: cannot read ({exc})") from None
     return strict_loads(text, path, error)
+
+
+def strict_jsonl_objects(path: str, error: Callable[[str], Exception], what: str, object_is: str = "",
+                         allow_nonfinite: bool = False) -> Iterator[tuple[int, str, dict]]:
+    """Yield ``(line number, where, object)`` for each non-blank line of the JSON-lines file ``path``.
+
+    Every line goes through :func:`strict_loads`; a line that is not a JSON object, or an unreadable file (``what``
+    names it in the message, e.g. "annotation file"), raises ``error`` naming the file and line. Lines end at
+    ``"\\n"`` only: a U+2028 inside a string is no line end (``str.splitlines`` would cut there)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read the {what} ({exc})") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {lineno}"
+        row = strict_loads(line, where, error, allow_nonfinite=allow_nonfinite)
+        if not isinstance(row, dict):
+            raise error(f"{where}: expected a JSON object{object_is}")
+        yield lineno, where, row
 
 
 def is_number(value: object) -> bool:

@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 
 from .annotations import PairKey, check_pair, pair_key
 from .concepts import CONCEPT_KEYS, canonical_concept
-from .jsonio import is_number, strict_load_file, strict_loads
+from .jsonio import is_number, strict_jsonl_objects, strict_load_file
 from .metrics import EmptyEvaluationError
 from .parsing import SCORE_MAX, SCORE_MIN
 
@@ -169,18 +169,8 @@ def iter_log_records(path: str, kind: str) -> Iterator[tuple[str, dict]]:
     if not files:
         raise PredictionError(f"{path}: no lmms-eval '*_samples_*.jsonl' files found")
     for file in files:
-        try:
-            with open(file, encoding="utf-8") as handle:
-                lines = handle.read().split("\n")  # not splitlines(): U+2028 inside an answer is no line end
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PredictionError(f"{file}: cannot read the sample log ({exc})") from None
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{file}, line {lineno}"
-            sample = strict_loads(line, where, PredictionError, allow_nonfinite=True)
-            if not isinstance(sample, dict):
-                raise PredictionError(f"{where}: expected a JSON object (one lmms-eval sample)")
+        for _, where, sample in strict_jsonl_objects(file, PredictionError, "sample log", " (one lmms-eval sample)",
+                                                     allow_nonfinite=True):
             records = [v for v in sample.values() if isinstance(v, dict) and v.get("kind") == kind]
             if any(r != records[0] for r in records[1:]):
                 raise PredictionError(f"{where}: the sample's metrics carry different ConViS records; "
