@@ -26,7 +26,9 @@ OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
 LMMS_EVAL_TESTED = "0.7.3"
 LLAVA_MODELS = ("llava_onevision", "llava_vid", "llava")  # lmms-eval models that need LLaVA-NeXT's `llava`
 LLAVA_TRANSFORMERS_MAX = (4, 56)  # LLaVA-NeXT's `llava` imports with transformers up to 4.55.x
-LLAVA_INSTALL = "pip install 'llava @ git+https://github.com/LLaVA-VL/LLaVA-NeXT' 'transformers<4.56'"
+LLAVA_COMMIT = "df179663ae8b83207df100a1f7af24caec633ff9"  # the LLaVA-NeXT commit the tests run (../shared/vendor)
+LLAVA_INSTALL = (f"pip install --no-deps 'llava @ git+https://github.com/LLaVA-VL/LLaVA-NeXT@{LLAVA_COMMIT}' "
+                 "'transformers<4.56'")
 TORCHVISION_MODELS = ("qwen2_5_vl", "qwen2_vl", "qwen3_vl", "llava_hf")  # HF video processors want torchvision
 CACHE_MIN_FREE = 2 * 1024 ** 3  # bytes; the benchmark's pair clips take well under this
 
@@ -144,13 +146,14 @@ def check_torchvision() -> Check:
     return Check("torchvision", OK, f"{torchvision.__version__} (torchvision.ops.nms runs)")
 
 
-def check_transformers() -> Check:
+def check_transformers(llava_wanted: bool = False) -> Check:
+    """transformers' version; a warning where LLaVA-NeXT is installed or ``llava_wanted`` and it is 4.56 or newer."""
     try:
         version = _module_version("transformers")
     except Exception as exc:  # noqa: BLE001
         return Check("transformers", WARN, f"does not import: {type(exc).__name__}: {exc}",
                      "pip install 'transformers<4.56' (needed by every HF model)")
-    llava = importlib.util.find_spec("llava") is not None
+    llava = llava_wanted or importlib.util.find_spec("llava") is not None
     if llava and version and _version_tuple(version) >= LLAVA_TRANSFORMERS_MAX:
         return Check("transformers", WARN, f"{version}: LLaVA-NeXT's llava imports only with transformers < 4.56",
                      "pip install 'transformers<4.56' (the version this project locks is 4.55.4)")
@@ -357,7 +360,8 @@ def model_checks(model: str, model_args: str | None = None, import_module: bool 
 
 def run_doctor(model: str | None = None, model_args: str | None = None) -> list[Check]:
     """Every check, in the order they are printed."""
-    checks = [check_python(), *check_torch(), check_torchvision(), check_transformers(), check_lmms_eval(),
+    checks = [check_python(), *check_torch(), check_torchvision(), check_transformers(model in LLAVA_MODELS),
+              check_lmms_eval(),
               check_filelock(), *check_decoders(), check_llava(required=model in LLAVA_MODELS)]
     if model:
         checks += [c for c in model_checks(model, model_args) if not c.name.startswith("llava")]
