@@ -370,3 +370,26 @@ def test_two_cpu_ranks_through_accelerate_give_the_metrics_of_one(one_run):
 
     single = metrics(next(f for f in sorted((tmp / "out").iterdir())))
     assert metrics(folder) and metrics(folder) == single
+
+
+def test_plain_lmms_eval_names_the_missing_include_path_or_the_right_task_name():
+    """lmms-eval 0.7.3 says only "Tasks not found"; the entry point it loads first adds what is wrong."""
+    from convis_tasks import task_path
+    from convis_tasks.model_wrappers import task_hint
+
+    missing = task_hint(["--model", "m", "--tasks", "convis_location,mme"])
+    assert "--include_path " + task_path() in missing and "convis_location" in missing
+    assert "did you mean convis_location" in task_hint(["--tasks=convis_locaton", "--include_path", task_path()])
+    assert "convis_Location -> convis_location" in task_hint(["--tasks", "convis_Location",
+                                                               "--include_path", task_path()])
+    assert task_hint(["--tasks", "convis_location", "--include_path", task_path()]) is None
+    assert task_hint(["--tasks", "mme"]) is None
+
+
+def test_plain_lmms_eval_without_include_path_prints_the_hint(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "lmms_eval", "--model", "convis_colour_histogram", "--tasks",
+                           "convis_location", "--output_path", str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert "convis: note: the ConViS tasks (convis_location) are not in lmms-eval's own task tree: add " \
+           "--include_path" in proc.stderr
