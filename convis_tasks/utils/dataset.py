@@ -58,6 +58,25 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     )
 
 
+_videos_required = True
+
+
+def set_videos_required(required: bool) -> None:
+    """Whether every video must exist (default True). A model that reads no video (the caption judge) sets False
+    before the tasks build their documents; missing videos then get None in ``video1_path``/``video2_path``."""
+    global _videos_required
+    _videos_required = bool(required)
+
+
+def _locate(locator: "VideoLocator", video: str, pair: str) -> str | None:
+    try:
+        return locator.locate(video, pair)
+    except FileNotFoundError:
+        if _videos_required:
+            raise
+        return None
+
+
 class VideoLocator:
     """Resolve a video path as written in an annotation file to a file under the data folder.
 
@@ -105,8 +124,8 @@ def build_documents(truth: GroundTruth, data_dir: Path, concept: str | None) -> 
             "pair_id": f"{record.key[0]}|{record.key[1]}",
             "video1": record.video1,
             "video2": record.video2,
-            "video1_path": locator.locate(record.video1, pair),
-            "video2_path": locator.locate(record.video2, pair),
+            "video1_path": _locate(locator, record.video1, pair),
+            "video2_path": _locate(locator, record.video2, pair),
             "concept": concept or "",
             "concept_name": get_concept(concept).prompt_name if concept else "",
             "gt": {k: record.scores[k] for k in keys},
@@ -154,8 +173,8 @@ def load_retrieval_documents(concept: str, data_dir: str | os.PathLike | None = 
                 "pair_id": f"{anchor}|{candidate}",
                 "anchor": anchor,
                 "candidate": candidate,
-                "video1_path": locator.locate(anchor, pair),
-                "video2_path": locator.locate(candidate, pair),
+                "video1_path": _locate(locator, anchor, pair),
+                "video2_path": _locate(locator, candidate, pair),
                 "concept": concept,
                 "concept_name": get_concept(concept).prompt_name,
                 "human_rank": rankings[anchor][candidate],
