@@ -258,6 +258,56 @@ def test_endpoint_needs_a_model_name():
         EndpointJudge("http://127.0.0.1:9/v1", None)
 
 
+class _Task:
+    """Stands in for an lmms-eval task: the judge reads the task options off ``doc_to_visual``'s owner."""
+
+    def __init__(self, kwargs):
+        self.lmms_eval_specific_kwargs = kwargs
+
+    def doc_to_visual(self, doc):
+        raise AssertionError("the caption judge must not ask for visuals")
+
+
+class _Request:
+    def __init__(self, args):
+        self.args = args
+
+
+def test_lmms_model_takes_concept_and_videos_from_the_task_and_fails_on_a_missing_caption(stub, tmp_path):
+    from convis_tasks.model_wrappers.caption_judge import CaptionJudge
+    from convis_tasks.utils import dataset
+
+    for vid, text in (("a_1", "A man cooks."), ("b_2", "A woman paints."), ("c_3", "Kids play.")):
+        (tmp_path / f"{vid}.txt").write_text(text + "\n")
+    try:
+        model = CaptionJudge(captions=str(tmp_path), mode="expected", base_url=stub, model="m", api_key_env="")
+        assert dataset._videos_required is False  # set before the tasks build their documents
+    finally:
+        dataset.set_videos_required(True)
+    model.task_dict = {
+        "pairs": {"test": [{"video1": "videos/a_1.mp4", "video2": "videos/b_2.mp4", "video1_path": None,
+                            "video2_path": None, "concept_name": "Location"}]},
+        "retrieval": {"test": [{"anchor": "c_3.mp4", "candidate": "a_1.mp4", "video1_path": None,
+                                "video2_path": None, "concept_name": "Main Action"}]},
+        "global": {"test": [{"video1": "b_2.mp4", "video2": "c_3.mp4", "concept_name": ""}]},
+    }
+    gen = {"max_new_tokens": 1, "until": ["\n\n"]}
+    requests = [_Request(("ctx", gen, _Task({"concept_name": "point of view"}).doc_to_visual, 0, "pairs", "test")),
+                _Request(("ctx", gen, _Task({"concept_name": None}).doc_to_visual, 0, "retrieval", "test")),
+                _Request(("ctx", gen, _Task({}).doc_to_visual, 0, "global", "test"))]
+    answers = model.generate_until(requests)
+    assert [parse_score(a) for a in answers] == [pytest.approx(3.5)] * 3
+    sent = [body["messages"][0]["content"] for _, _, body in _Stub.received]
+    assert sent[0].startswith("Video 1: A man cooks.\n\nVideo 2: A woman paints.") and "'point of view'" in sent[0]
+    assert sent[1].startswith("Video 1: Kids play.\n\nVideo 2: A man cooks.") and "'Main Action'" in sent[1]
+    assert "concept" not in sent[2] and sent[2].startswith("Video 1: A woman paints.")
+    model.task_dict["pairs"]["test"][0]["video2"] = "videos/zz_9.mp4"
+    _Stub.received.clear()
+    with pytest.raises(FileNotFoundError, match=r"zz_9.*zz_9\.txt"):
+        model.generate_until(requests)
+    assert _Stub.received == []  # nothing was sent before the error
+
+
 # --------------------------------------------------------------------------------------------
 # through the lmms-eval CLI, on the released pair list without the video files
 # --------------------------------------------------------------------------------------------
