@@ -107,19 +107,10 @@ def run(args) -> None:
                     print(f"  {captioner}: {i}/{len(todo)} pairs, {(time.time() - start) / i:.2f} s/pair", flush=True)
 
 
-def table(args) -> str:
-    truth = load_ground_truth(args.reference / "gt_conditioned_similarities.json")
-    reference = {c: truth.by_concept(c) for c in CONCEPT_KEYS}
+def journaled_answers(args) -> dict:
+    """``{captioner: {mode: {concept: {pair key: parsed score or None}}}}`` and the judge time per captioner."""
     rows = [r for c in args.captioners for r in read_journal(Path(args.out) / f"{c}.jsonl")]
-    ceiling = None
-    vicos = args.reference / "vicos.user_inputs.json"
-    if vicos.is_file():
-        from convis_tasks.report.ceiling import human_ceiling
-
-        ceiling = human_ceiling(load_ratings(vicos), with_alpha=False)
-    lines = ["| captioner | mode | concept | rho | tau | n | unparsed | human rho | human tau |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    timing = []
+    answers, times = {}, {}
     for captioner in args.captioners:
         mine = {}
         for r in rows:
@@ -133,26 +124,66 @@ def table(args) -> str:
         judges = {json.dumps(r.get("judge"), sort_keys=True) for r in mine.values()}
         if len(judges) != 1:
             raise ValueError(f"{args.out}: {captioner} mixes judge settings {sorted(judges)}")
-        timing.append(f"{captioner} (judge {judges.pop()}): {len(mine)} pairs x {len(CONCEPT_KEYS)} concepts in "
-                      f"{sum(r['seconds'] for r in mine.values()) / 60:.1f} min of judge time "
-                      f"({sum(r['seconds'] for r in mine.values()) / len(mine):.2f} s per pair, both modes)")
+        times[captioner] = (judges.pop(), len(mine), sum(r["seconds"] for r in mine.values()))
+        answers[captioner] = {mode: {c: {} for c in CONCEPT_KEYS} for mode in MODES}
+        for key, r in mine.items():
+            for c in CONCEPT_KEYS:
+                tok = r["concepts"][c]
+                expected = format_expected_answer(expected_score(tok["digit_logits"]),
+                                                  digit_mass(tok["digit_logits"], tok["logsumexp"]))
+                answers[captioner]["greedy"][c][key] = parse_score(tok["argmax"])
+                answers[captioner]["expected"][c][key] = parse_score(expected)
+    return answers, times
+
+
+def export_release(args, answers: dict) -> list[str]:
+    """The answers in the release layout (``<Concept>/<label>/<label>_<Concept>_similarities.json``, 0.0 =
+    unparsed), which ``convis report`` reads beside the authors' files; returns the labels."""
+    labels = []
+    for captioner, by_mode in answers.items():
+        for mode, by_concept in by_mode.items():
+            label = f"SmolLM2-135M-judge-{mode}_{captioner}"
+            labels.append(label)
+            for c, preds in by_concept.items():
+                folder = get_concept(c).folder
+                path = Path(args.export) / folder / label / f"{label}_{folder}_similarities.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                rows = [{"video1": k[0], "video2": k[1], "similarity": 0.0 if v is None else v}
+                        for k, v in sorted(preds.items())]
+                path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    return labels
+
+
+def table(args) -> str:
+    truth = load_ground_truth(args.reference / "gt_conditioned_similarities.json")
+    reference = {c: truth.by_concept(c) for c in CONCEPT_KEYS}
+    answers, times = journaled_answers(args)
+    ceiling = None
+    vicos = args.reference / "vicos.user_inputs.json"
+    if vicos.is_file():
+        from convis_tasks.report.ceiling import human_ceiling
+
+        ceiling = human_ceiling(load_ratings(vicos), with_alpha=False)
+
+    def fmt(x):
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+
+    lines = ["| captioner | mode | concept | rho | tau | n | unparsed | human rho | human tau |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for captioner, by_mode in answers.items():
         for mode in MODES:
             for c in CONCEPT_KEYS:
-                preds = {}
-                for key, r in mine.items():
-                    tok = r["concepts"][c]
-                    if mode == "greedy":
-                        answer = tok["argmax"]
-                    else:
-                        answer = format_expected_answer(expected_score(tok["digit_logits"]),
-                                                        digit_mass(tok["digit_logits"], tok["logsumexp"]))
-                    preds[key] = parse_score(answer)
-                res = score_pairs(preds, reference[c], unparsed="neutral")
+                res = score_pairs(by_mode[mode][c], reference[c], unparsed="neutral")
                 h = ceiling.entries[c] if ceiling else None
-                fmt = lambda x: "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
                 lines.append(f"| {captioner} | {mode} | {get_concept(c).title} | {fmt(res.spearman)} | "
                              f"{fmt(res.kendall)} | {res.n} | {res.unparsed} | {fmt(h.spearman if h else None)} | "
                              f"{fmt(h.kendall if h else None)} |")
+    timing = [f"{captioner} (judge {judge}): {n} pairs x {len(CONCEPT_KEYS)} concepts in {seconds / 60:.1f} min of "
+              f"judge time ({seconds / n:.2f} s per pair, both modes)"
+              for captioner, (judge, n, seconds) in times.items()]
+    if args.export:
+        labels = export_release(args, answers)
+        timing.append(f"release-format answers written to {args.export} for: {', '.join(labels)}")
     return "\n".join(lines + [""] + timing)
 
 
@@ -172,6 +203,8 @@ def main(argv=None) -> int:
                         help="float32, or bfloat16: the transformer in bfloat16, the output head in float32")
     parser.add_argument("--device", default=None)
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--export", default=None, help="also write the answers in the release layout into this "
+                                                         "folder (for convis report --release DIR)")
     args = parser.parse_args(argv)
     if not args.table_only:
         started = time.time()
