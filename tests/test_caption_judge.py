@@ -182,6 +182,38 @@ def test_greedy_answers_are_the_models_text_and_longer_generation_starts_with_it
         assert (parse_score(text) is None) == (re.search(r"[1-5]", text) is None)
 
 
+@needs_smollm2
+def test_a_model_without_chat_template_or_get_decoder_uses_plain_text_and_its_own_head(tmp_path):
+    """A tiny random GPT-2 (legacy cache tuples, no get_decoder) with SmolLM2's tokenizer minus its chat template."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from convis_tasks.model_wrappers.caption_judge import SMOLLM2_GGUF, HFJudge, JudgeItem, smollm2_folder
+
+    tokenizer = AutoTokenizer.from_pretrained(str(smollm2_folder()), gguf_file=SMOLLM2_GGUF)
+    tokenizer.chat_template = None
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2,
+                               n_positions=1024)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    judge = HFJudge(pretrained=str(tmp_path), batch_size=2)
+    assert not judge.use_chat and judge.decoder is None
+    items = [JudgeItem("A dog runs.", "A cat sleeps.", c) for c in ("Location", "Main Action", "point of view")]
+    items.append(JudgeItem("A man cooks.", "A dog runs.", None))
+    prefix, suffix = judge.encode(items[0])
+    captions, instruction = render_judge_prompt("A dog runs.", "A cat sleeps.", "Location")
+    assert judge.tokenizer.decode(list(prefix + suffix), skip_special_tokens=True) == captions + instruction
+    shared = judge.first_tokens(items)
+    judge.share_prefix = False
+    padded = judge.first_tokens(items)
+    digits = judge.tokenizer.convert_tokens_to_ids(["1", "2", "3", "4", "5"])
+    for item, a, b in zip(items, shared, padded):
+        with torch.inference_mode():
+            logits = judge.model(input_ids=torch.tensor([list(sum(judge.encode(item), ()))])).logits[0, -1]
+        by_hand = float((torch.softmax(logits[digits].double(), 0) * torch.arange(1, 6)).sum())
+        assert a.expected == pytest.approx(by_hand, abs=1e-6) and b.expected == pytest.approx(by_hand, abs=1e-6)
+
+
 # --------------------------------------------------------------------------------------------
 # the OpenAI-compatible endpoint, against a stub server on 127.0.0.1
 # --------------------------------------------------------------------------------------------

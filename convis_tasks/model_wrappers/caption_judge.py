@@ -33,7 +33,6 @@ instruction part tokenized separately and joined, in both paths and in ``generat
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import math
@@ -132,6 +131,7 @@ class HFJudge:
                                                      **extra)
         self.model = model.eval().to(self.device)
         self.batch_size = max(1, int(batch_size))
+        self.progress = False  # a progress bar over the prompts (the lmms-eval model turns it on for rank 0)
         self.share_prefix = _bool(share_prefix)
         if chat_template not in ("auto", "none"):
             raise ValueError(f"chat_template must be auto or none, got {chat_template!r}")
@@ -146,8 +146,10 @@ class HFJudge:
         config = self.model.config
         own_head = getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None) not in (
             None, 1, 1.0)
-        head = None if own_head else self.model.get_output_embeddings()
-        self.decoder = self.model.get_decoder() if head is not None else None
+        get_decoder = getattr(self.model, "get_decoder", None)
+        decoder = get_decoder() if callable(get_decoder) and not own_head else None
+        head = self.model.get_output_embeddings() if decoder is not None else None
+        self.decoder = decoder if head is not None else None
         self.head_weight = head.weight.detach().float() if head is not None else None
         bias = getattr(head, "bias", None)
         self.head_bias = bias.detach().float() if bias is not None else None
@@ -200,19 +202,23 @@ class HFJudge:
         return self.first_tokens_ids(encoded)
 
     def first_tokens_ids(self, encoded: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[FirstToken]:
+        from tqdm import tqdm
+
         out: list[FirstToken | None] = [None] * len(encoded)
         if self.share_prefix:
             groups: dict[tuple[int, ...], list[int]] = {}
             for i, (pre, _) in enumerate(encoded):
                 groups.setdefault(pre, []).append(i)
-            for pre, idx in groups.items():
+            for pre, idx in tqdm(groups.items(), disable=not self.progress or len(groups) < 2,
+                                 desc="convis_caption_judge (pairs)"):
                 for start in range(0, len(idx), self.batch_size):
                     chunk = idx[start:start + self.batch_size]
                     for i, tok in zip(chunk, self._shared_forward(pre, [encoded[i][1] for i in chunk])):
                         out[i] = tok
         else:
             order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
-            for start in range(0, len(order), self.batch_size):
+            for start in tqdm(range(0, len(order), self.batch_size), disable=not self.progress or len(order) < 2,
+                              desc="convis_caption_judge (batches)"):
                 chunk = order[start:start + self.batch_size]
                 for i, tok in zip(chunk, self._padded_forward([encoded[i][0] + encoded[i][1] for i in chunk])):
                     out[i] = tok
@@ -240,7 +246,7 @@ class HFJudge:
         return self.model(input_ids=pre, use_cache=True, logits_to_keep=1).past_key_values
 
     def _shared_forward(self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]]) -> list[FirstToken]:
-        """The prefix once (cached), then the suffixes right-padded on copies of its cache."""
+        """The prefix once (cached), then the suffixes right-padded on its cache, repeated per suffix."""
         import torch
 
         if any(len(s) == 0 for s in suffixes):
@@ -254,8 +260,11 @@ class HFJudge:
             for row, s in enumerate(suffixes):
                 ids[row, :len(s)] = torch.tensor(list(s))
                 mask[row, len(prefix):len(prefix) + len(s)] = 1
-            cache = copy.deepcopy(cache)
-            cache.batch_repeat_interleave(len(suffixes))
+            if isinstance(cache, tuple):  # models that still return the legacy per-layer (key, value) tuples
+                from transformers import DynamicCache
+
+                cache = DynamicCache.from_legacy_cache(cache)
+            cache.batch_repeat_interleave(len(suffixes))  # replaces the fresh prefix cache's tensors
             last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
             logits = self._logits_at(last, input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                      past_key_values=cache, use_cache=True)
@@ -400,6 +409,8 @@ class CaptionJudge(_lmms):
         self.mode = mode
         self.captions = CaptionStore(captions)
         self.judge = build_judge(**kwargs)
+        if hasattr(self.judge, "progress"):
+            self.judge.progress = self.rank == 0
 
     def _item(self, request) -> tuple[JudgeItem, int]:
         _, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
