@@ -153,13 +153,11 @@ class HFJudge:
         self.head_weight = head.weight.detach().float() if head is not None else None
         bias = getattr(head, "bias", None)
         self.head_bias = bias.detach().float() if bias is not None else None
-        self.digit_ids = []
-        for digit in SCORE_DIGITS:
-            ids = self.tokenizer.encode(digit, add_special_tokens=False)
-            if len(ids) != 1:
-                raise ValueError(f"{self.pretrained}: the score {digit!r} is not one token ({ids}); the expected "
-                                 "mode needs single-token digits")
-            self.digit_ids.append(ids[0])
+        encoded = {digit: self.tokenizer.encode(digit, add_special_tokens=False) for digit in SCORE_DIGITS}
+        split = {d: ids for d, ids in encoded.items() if len(ids) != 1}
+        self.digit_ids = None if split else [encoded[d][0] for d in SCORE_DIGITS]
+        self.digit_error = (f"{self.pretrained}: the scores {', '.join(repr(d) for d in split)} are not single tokens "
+                            f"({split}); mode=expected needs single-token digits (mode=greedy works)") if split else ""
 
     # -- prompts ----------------------------------------------------------------------------------
 
@@ -193,7 +191,10 @@ class HFJudge:
         logits = last_logits
         lse = torch.logsumexp(logits, dim=-1)
         top = logits.argmax(dim=-1)
-        digits = logits[:, self.digit_ids]
+        if self.digit_ids is None:  # no expected score for this tokenizer (answers() says why)
+            digits = torch.full((len(logits), len(SCORE_DIGITS)), float("nan"))
+        else:
+            digits = logits[:, self.digit_ids]
         return [FirstToken(self.tokenizer.decode([int(t)], skip_special_tokens=True), [float(x) for x in d],
                            float(s)) for t, d, s in zip(top.tolist(), digits.cpu(), lse.tolist())]
 
@@ -308,6 +309,8 @@ class HFJudge:
         return texts
 
     def answers(self, items: Sequence[JudgeItem], mode: str, max_new_tokens: int = 1) -> list[str]:
+        if mode == "expected" and self.digit_ids is None:
+            raise ValueError(self.digit_error)
         if mode == "greedy" and int(max_new_tokens) > 1:
             return self.generate(items, max_new_tokens)
         tokens = self.first_tokens(items)
