@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,6 +126,12 @@ def journaled_answers(args) -> dict:
         if len(judges) != 1:
             raise ValueError(f"{args.out}: {captioner} mixes judge settings {sorted(judges)}")
         times[captioner] = (judges.pop(), len(mine), sum(r["seconds"] for r in mine.values()))
+        tokens = [r["concepts"][c] for r in mine.values() for c in CONCEPT_KEYS]
+        firsts = Counter(t["argmax"] for t in tokens).most_common(3)
+        masses = [digit_mass(t["digit_logits"], t["logsumexp"]) for t in tokens]
+        times[captioner] += (f"greedy first tokens {', '.join(f'{a!r} x{n}' for a, n in firsts)}; probability mass "
+                             f"on 1-5 mean {sum(masses) / len(masses):.3f} (min {min(masses):.3f}, max "
+                             f"{max(masses):.3f})",)
         answers[captioner] = {mode: {c: {} for c in CONCEPT_KEYS} for mode in MODES}
         for key, r in mine.items():
             for c in CONCEPT_KEYS:
@@ -179,8 +186,9 @@ def table(args) -> str:
                              f"{fmt(res.kendall)} | {res.n} | {res.unparsed} | {fmt(h.spearman if h else None)} | "
                              f"{fmt(h.kendall if h else None)} |")
     timing = [f"{captioner} (judge {judge}): {n} pairs x {len(CONCEPT_KEYS)} concepts in {seconds / 60:.1f} min of "
-              f"judge time ({seconds / n:.2f} s per pair, both modes)"
-              for captioner, (judge, n, seconds) in times.items()]
+              f"judge time ({seconds / n:.2f} s per pair, both modes); {notes}; distinct expected scores per "
+              f"concept: {', '.join(str(len(set(answers[captioner]['expected'][c].values()))) for c in CONCEPT_KEYS)}"
+              for captioner, (judge, n, seconds, notes) in times.items()]
     if args.export:
         labels = export_release(args, answers)
         timing.append(f"release-format answers written to {args.export} for: {', '.join(labels)}")
