@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import os
 import urllib.error
 import urllib.request
@@ -127,8 +126,8 @@ class HFJudge:
         if dtype not in dtypes:
             raise ValueError(f"dtype must be one of {', '.join(dtypes)}, got {dtype!r}")
         self.device = resolve_device(device)
-        model = AutoModelForCausalLM.from_pretrained(self.pretrained, trust_remote_code=remote, torch_dtype=dtypes[dtype],
-                                                     **extra)
+        model = AutoModelForCausalLM.from_pretrained(self.pretrained, trust_remote_code=remote,
+                                                     torch_dtype=dtypes[dtype], **extra)
         self.model = model.eval().to(self.device)
         self.batch_size = max(1, int(batch_size))
         self.progress = False  # a progress bar over the prompts (the lmms-eval model turns it on for rank 0)
