@@ -134,7 +134,7 @@ def judge():
     from convis_tasks.model_wrappers.caption_judge import HFJudge
 
     torch.set_num_threads(1)
-    return HFJudge(batch_size=4)
+    return HFJudge(batch_size=2)  # three concepts per pair: the captions' cache serves two batches
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +302,14 @@ def test_endpoint_error_names_the_url_and_the_status(stub):
     _Stub.status = 503
     with pytest.raises(RuntimeError, match=r"127\.0\.0\.1.*HTTP 503.*overloaded"):
         EndpointJudge(stub, "m", api_key_env="", timeout=10).answer(JudgeItem("a", "b", "Location"), "greedy")
+
+
+def test_batch_size_must_be_a_positive_integer():
+    from convis_tasks.model_wrappers.caption_judge import HFJudge
+
+    for bad in ("auto", "0", -2):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            HFJudge(pretrained="/nonexistent", batch_size=bad)
 
 
 def test_endpoint_needs_a_model_name():

