@@ -14,6 +14,7 @@ MODELS = {
     "convis_frame_embedding": "convis_tasks.model_wrappers.embedding.FrameEmbeddingSimilarity",
     "convis_caption_similarity": "convis_tasks.model_wrappers.embedding.CaptionSimilarity",
     "convis_clipscore": "convis_tasks.model_wrappers.embedding.CrossModalSimilarity",
+    "convis_caption_judge": "convis_tasks.model_wrappers.caption_judge.CaptionJudge",
 }
 
 

