@@ -63,3 +63,14 @@ def llava_next(tmp_path_factory):
     root = tmp_path_factory.mktemp("llava_next")
     siglip = build_siglip_in_hub_cache(root / "hub")
     return build_llava_next_qwen(root / "tiny-llava-qwen", siglip), root / "hub"
+
+
+@pytest.fixture(autouse=True)
+def _videos_required_again():
+    """Caption-only models switch the process-wide video requirement off (utils.dataset.set_videos_required);
+    every test starts and ends with the default, so no test depends on the order the suite runs in."""
+    from convis_tasks.utils.dataset import set_videos_required
+
+    set_videos_required(True)
+    yield
+    set_videos_required(True)

@@ -361,6 +361,29 @@ def test_caption_similarity_is_the_cosine_of_minilm_embeddings(tmp_path):
 
 
 @needs_minilm
+def test_caption_similarity_runs_on_the_pair_list_without_the_video_files(tmp_path):
+    import shutil
+
+    from convis_tasks.utils.dataset import DEMO_DIR, load_documents
+
+    captions = _demo_captions(tmp_path / "captions")
+    data = tmp_path / "data"  # the pair list alone, no video file
+    data.mkdir()
+    shutil.copy(DEMO_DIR / "ConVIS.jsonl", data / "ConVIS.jsonl")
+    with pytest.raises(FileNotFoundError):
+        load_documents("location", data)  # a model that reads videos: missing files stop the documents
+    model = CaptionSimilarity(captions=str(captions))  # says it reads no video, before the tasks build documents
+    docs = load_documents("location", data)
+    assert docs and all(d["video1_path"] is None and d["video2_path"] is None for d in docs)
+    answers = _run(model, docs, tmp_path / "clips")
+    ids = [f"v{i:02d}" for i in range(1, 9)]
+    emb = dict(zip(ids, _minilm_by_hand([(captions / f"{v}.txt").read_text().strip() for v in ids])))
+    for doc, answer in zip(docs, answers):
+        assert _answer(answer)[1] == pytest.approx(_cos(emb[Path(doc["video1"]).stem], emb[Path(doc["video2"]).stem]),
+                                                   abs=1e-5)
+
+
+@needs_minilm
 def test_a_missing_caption_names_the_video_and_the_folder(tmp_path):
     captions = _demo_captions(tmp_path / "captions")
     (captions / "v05.txt").unlink()

@@ -30,6 +30,7 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
+from ..utils.judge import doc_videos
 from ..utils.video import count_frames, read_frames
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -492,6 +493,9 @@ class CaptionSimilarity(_SimilarityModel):
         super().__init__(device=device)
         from sentence_transformers import SentenceTransformer
 
+        from ..utils.dataset import set_videos_required
+
+        set_videos_required(False)  # it reads captions only: the tasks run without the video files
         self.captions = CaptionStore(captions)
         self.encoder_path = str(encoder) if encoder else default_sentence_encoder()
         self.encode_batch_size = int(encode_batch_size)
@@ -528,10 +532,11 @@ class CaptionSimilarity(_SimilarityModel):
         return [cosine(self.embedding(a), self.embedding(b)) for a, b in pairs]
 
     def prepare(self, docs: Sequence[dict]) -> None:
-        self.embed_videos(d[k] for d in docs for k in ("video1_path", "video2_path"))
+        self.embed_videos(v for d in docs for v in doc_videos(d))
 
     def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
-        return cosine(self.embedding(doc["video1_path"]), self.embedding(doc["video2_path"]))
+        video1, video2 = doc_videos(doc)  # as named in the annotation file: the video files may be absent
+        return cosine(self.embedding(video1), self.embedding(video2))
 
 
 class CrossModalSimilarity(_SimilarityModel):
