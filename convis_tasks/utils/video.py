@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -470,18 +470,37 @@ def write_native_clip(frames1: NativeFrames, frames2: NativeFrames, path: str | 
     if frames1.fmt != frames2.fmt:
         raise ValueError(f"native frames differ in format: {frames1.fmt} vs {frames2.fmt}")
     fmt = frames1.fmt
+
+    def setup(stream) -> None:
+        stream.width, stream.height, stream.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
+        cc = stream.codec_context
+        cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = fmt.colour
+        stream.options = dict(ENCODER_OPTIONS if options is None else options)
+
+    def frame(plane: np.ndarray):
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(plane), format=fmt.pix_fmt)
+        vf.colorspace, vf.color_range = fmt.colour[0], fmt.colour[1]
+        return vf
+
+    _encode(path, "mp4", "libx264", fps, setup, map(frame, np.concatenate([frames1.planes, frames2.planes])))
+
+
+def _encode(path: str | os.PathLike, container_format: str, codec: str, fps: float | int | Fraction,
+            setup: Callable[[Any], None], frames: Iterable[Any]) -> None:
+    """Encode ``frames`` (PyAV video frames, in order, numbered 0, 1, ...) into ``path`` with ``codec`` at ``fps``;
+    ``setup(stream)`` sets size, pixel format and options first. On any failure the partial file is removed and a
+    :class:`VideoEncodeError` names the path."""
+    import av
+
     path = Path(os.fspath(path))
     rate = Fraction(fps).limit_denominator(100000) if not isinstance(fps, Fraction) else fps
+    if rate <= 0:
+        raise ValueError(f"fps must be positive, got {fps!r}")
     try:
-        with av.open(str(path), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
-            cc = stream.codec_context
-            cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = fmt.colour
-            stream.options = dict(ENCODER_OPTIONS if options is None else options)
-            for i, plane in enumerate(np.concatenate([frames1.planes, frames2.planes])):
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(plane), format=fmt.pix_fmt)
-                vf.colorspace, vf.color_range = fmt.colour[0], fmt.colour[1]
+        with av.open(str(path), mode="w", format=container_format) as container:
+            stream = container.add_stream(codec, rate=rate)
+            setup(stream)
+            for i, vf in enumerate(frames):
                 vf.pts = i
                 container.mux(stream.encode(vf))
             container.mux(stream.encode(None))
@@ -574,28 +593,13 @@ def write_clip(frames: np.ndarray | Sequence[np.ndarray], path: str | os.PathLik
 
     fmt = CLIP_FORMAT if fmt is None else fmt
     arr = _as_frames(frames, "frames")
-    path = Path(os.fspath(path))
-    rate = Fraction(fps).limit_denominator(100000) if not isinstance(fps, Fraction) else fps
-    if rate <= 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
-    try:
-        with av.open(str(path), mode="w", format=fmt.container) as container:
-            stream = container.add_stream(fmt.codec, rate=rate)
-            stream.width = int(arr.shape[2])
-            stream.height = int(arr.shape[1])
-            stream.pix_fmt = fmt.pix_fmt
-            stream.options = dict(fmt.options)
-            for i, frame in enumerate(arr):
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                vf.pts = i
-                container.mux(stream.encode(vf))
-            container.mux(stream.encode(None))
-    except Exception as exc:
-        try:
-            path.unlink()
-        except OSError:
-            pass
-        raise VideoEncodeError(path, _short(exc)) from exc
+
+    def setup(stream) -> None:
+        stream.width, stream.height, stream.pix_fmt = int(arr.shape[2]), int(arr.shape[1]), fmt.pix_fmt
+        stream.options = dict(fmt.options)
+
+    _encode(path, fmt.container, fmt.codec, fps, setup,
+            (av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24") for frame in arr))
 
 
 # --------------------------------------------------------------------------------------------
