@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from cli_helpers import convis_in_process
 from convis_tasks.cli import main
 
 GT_KEYS = ["MainAction", "MainSubjects", "Location", "OrderOfActions", "MainObjects"]
@@ -158,18 +159,7 @@ def test_python_m_convis_tasks_path_prints_the_task_folder():
 
 # --- errors, exit codes and JSON (issues #11 classes 6 and 8, #12 item 5) ---------------------------------------
 
-def _convis(*argv):
-    """The ``convis`` entry point in this process, usage errors included: (status, stdout, stderr)."""
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+_convis = convis_in_process  # the ``convis`` entry point in this process: (status, stdout, stderr)
 
 
 def _convis_process(*argv):

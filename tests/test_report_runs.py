@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import convis_in_process
 from convis_tasks.report.inputs import load_inputs
 from convis_tasks.report.plots import bars_data
 from convis_tasks.report.runs import RunSelectionError, select_runs
@@ -19,20 +20,7 @@ from convis_tasks.utils.rankings import load_rankings
 from test_report_support import DEMO_GT, DEMO_RANKINGS, make_run
 
 
-def cli(*argv) -> tuple[int, str, str]:
-    """The real ``convis`` entry point (every subcommand), its status, stdout and stderr."""
-    import contextlib
-    import io
-
-    from convis_tasks.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+cli = convis_in_process  # the real ``convis`` entry point (every subcommand): status, stdout, stderr
 
 PAIR_TASKS = [f"convis_{c}" for c in CONCEPT_KEYS]
 RETRIEVAL_TASKS = [f"convis_retrieval_{c}" for c in RETRIEVAL_CONCEPT_KEYS]
