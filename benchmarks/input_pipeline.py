@@ -336,7 +336,8 @@ def clip_formats() -> dict:
     x = {"threads": "1", "bframes": "0"}
     f = {"threads": "1", "level": "3", "slicecrc": "0"}
     return {
-        "RGB: x264 yuv444p qp0 ultrafast .mp4 (current, other pairs; before: all)": CLIP_FORMAT,
+        "RGB: x264 yuv444p qp0 slower CAVLC .mp4 (current, other pairs)": CLIP_FORMAT,
+        "x264 yuv444p qp0 ultrafast .mp4 (before: all pairs)": ClipFormat(options=dict(x, qp="0", preset="ultrafast")),
         "x264 yuv444p qp0 medium .mp4": ClipFormat(options=dict(x, qp="0", preset="medium")),
         "x264rgb bgr0 qp0 ultrafast .mp4": ClipFormat(codec="libx264rgb", pix_fmt="bgr0",
                                                       options=dict(x, qp="0", preset="ultrafast")),
@@ -360,9 +361,15 @@ def cache_options(pool: list[Path], frames: int, work: Path, n_pairs: int) -> li
     refs = [{b: np.concatenate([V.read_frames(x, frames, backend=b), V.read_frames(y, frames, backend=b)])
              for b in backends} for x, y in pairs]
     native = "native: the sources' own YUV planes, x264 qp0"
-    options = {f"{native} ultrafast .mp4 (current, same-format pairs)": V.ENCODER_OPTIONS,
-               f"{native} ultrafast + CABAC .mp4": dict(V.ENCODER_OPTIONS, **{"x264-params": "cabac=1"}),
-               f"{native} medium .mp4": dict(V.ENCODER_OPTIONS, preset="medium")}
+    base = dict(V.ENCODER_OPTIONS)
+    base.pop("x264-params", None)
+    options = {f"{native} slower CAVLC .mp4 (current, same-format pairs)": V.ENCODER_OPTIONS,
+               f"{native} ultrafast .mp4 (before)": dict(base, preset="ultrafast"),
+               f"{native} ultrafast + CABAC .mp4": dict(base, preset="ultrafast", **{"x264-params": "cabac=1"}),
+               f"{native} medium CAVLC .mp4": dict(base, preset="medium", **{"x264-params": "cabac=0"}),
+               f"{native} medium .mp4 (CABAC)": dict(base, preset="medium"),
+               f"{native} veryslow CAVLC .mp4": dict(base, preset="veryslow", **{"x264-params": "cabac=0"}),
+               f"{native} slower .mp4 (CABAC)": dict(base, preset="slower")}
     options.update(clip_formats())
     rows = []
     for name, fmt in options.items():

@@ -35,6 +35,9 @@ def _process_docs_hook(name: str, load: Callable[[], list[dict]]) -> Callable:
         except Exception as exc:
             kind = "" if type(exc).__module__.startswith("convis_tasks") else f"{type(exc).__name__}: "
             raise SystemExit(f"convis: error: {name}: {kind}{exc}") from exc
+        from .utils.prefetch import register_documents
+
+        register_documents(docs)  # the first request then plans its rank's shard without reading them again
         return datasets.Dataset.from_list(docs)
 
     process_docs.__name__ = name

@@ -182,6 +182,29 @@ def test_doc_to_visual_with_a_missing_path_names_the_pair(tmp_path, videos):
             hooks.doc_to_visual(doc, kw)
 
 
+def test_process_docs_registers_its_documents_once_and_the_first_request_plans_from_them(tmp_path, monkeypatch):
+    import warnings
+
+    from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+
+    monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    rows = hooks.docs_location(None).to_list()
+    assert hooks.docs_location(None).to_list() == rows  # lmms-eval calls process_docs more than once
+    assert len(P._DOC_LISTS) == 1
+
+    def reload(doc):
+        raise AssertionError("the task's documents were read again")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a failed reload would be a warning
+        clip = P.clip_for(rows[0], 4, cache_dir=tmp_path / "cache", workers=2, loader=reload)
+    (pf,) = P._PREFETCHERS.values()
+    assert pf.stats["planned"] == len({(r["video1_path"], r["video2_path"]) for r in rows}) > 1
+    direct = PairClipCache(tmp_path / "direct").get(rows[0]["video1_path"], rows[0]["video2_path"], n_frames=4)
+    assert Path(clip).read_bytes() == Path(direct).read_bytes()
+
+
 def test_workers_setting_is_checked(monkeypatch):
     monkeypatch.setenv(P.WORKERS_ENV, "many")
     with pytest.raises(ValueError, match=P.WORKERS_ENV):

@@ -713,6 +713,43 @@ def test_pairs_of_different_sizes_or_formats_are_written_from_rgb(tmp_path, pair
     assert json.loads(clip.with_suffix(".json").read_text())["mode"] == "rgb via yuv444p"
 
 
+def _x264_settings(path: Path) -> dict[str, str]:
+    """The settings x264 wrote into the clip's SEI ("x264 - core ... options: cabac=0 ref=8 ...")."""
+    data = path.read_bytes()
+    start = data.index(b"x264 - core")
+    text = data[start: data.index(b"\x00", start)].decode("ascii").split(" options: ", 1)[1]
+    return dict(item.split("=", 1) for item in text.split())
+
+
+def test_clips_are_lossless_cavlc_single_threaded_without_b_frames(tmp_path):
+    # CAVLC keeps every read of a clip as fast as ultrafast's (CABAC made reads 5-6x slower,
+    # benchmarks/README.md); qp 0 is what makes the clip exact; threads=1 makes it deterministic.
+    v1 = write_tagged_h264(tmp_path / "a.mp4", "yuv420p", (2, 0, 2, 2), 1)
+    v2 = write_tagged_h264(tmp_path / "b.mp4", "yuv420p", (2, 0, 2, 2), 2)
+    native = Path(PairClipCache(tmp_path / "cache").get(v1, v2, n_frames=4))
+    rgb = tmp_path / "rgb.mp4"
+    write_clip(np.random.default_rng(3).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8), rgb)
+    for clip in (native, rgb):
+        got = _x264_settings(clip)
+        assert (got["cabac"], got["rc"], got["qp"], got["threads"], got["bframes"]) == ("0", "cqp", "0", "1", "0"), clip
+
+
+def test_native_clips_take_the_cache_formats_encoder_options(tmp_path):
+    v1 = write_tagged_h264(tmp_path / "a.mp4", "yuv420p", (2, 0, 2, 2), 1)
+    v2 = write_tagged_h264(tmp_path / "b.mp4", "yuv420p", (2, 0, 2, 2), 2)
+    default = PairClipCache(tmp_path / "cache")
+    other = PairClipCache(tmp_path / "cache",
+                          fmt=V.ClipFormat(options=dict(V.ENCODER_OPTIONS, preset="ultrafast", **{"x264-params": "cabac=1"})))
+    assert default.request(v1, v2, 4).key != other.request(v1, v2, 4).key  # the options are part of the key
+    clip_default, clip_other = Path(default.get(v1, v2, n_frames=4)), Path(other.get(v1, v2, n_frames=4))
+    assert json.loads(clip_other.with_suffix(".json").read_text())["mode"] == "native yuv420p"
+    assert _x264_settings(clip_default)["cabac"] == "0" and _x264_settings(clip_other)["cabac"] == "1"
+    for backend in BACKENDS:  # lossless either way: the options change the bytes, never the frames
+        assert np.array_equal(read_frames(clip_default, 8, backend=backend), read_frames(clip_other, 8, backend=backend))
+    ffv1 = PairClipCache(tmp_path / "ffv1", fmt=V.ClipFormat(codec="ffv1", pix_fmt="bgr0", options={}, container="avi"))
+    assert ffv1.native_format(ffv1.request(v1, v2, 4)) is None  # not x264 in mp4: written from RGB, in its own format
+
+
 def test_native_read_refuses_a_truncated_video(tmp_path):
     full = write_container(tmp_path / "full.mkv", "matroska")
     cut = tmp_path / "cut.mkv"

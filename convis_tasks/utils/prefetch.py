@@ -1,8 +1,10 @@
 """Background preparation of pair clips: a pool of worker processes builds the clips a rank will need,
 in request order, while the model computes.
 
-Plan.  The first time ``doc_to_visual`` asks for a clip of a document list (one lmms-eval task), the
-rank's shard of that list is planned: lmms-eval 0.7.3 gives rank ``r`` of ``W`` the documents
+Plan.  A task's ``process_docs`` hook registers its document list (:func:`register_documents`; a list
+nobody registered, as when the hooks are called outside lmms-eval, is loaded as ``process_docs`` would).
+The first time ``doc_to_visual`` asks for a clip of a list (one lmms-eval task), the rank's shard of that
+list is planned: lmms-eval 0.7.3 gives rank ``r`` of ``W`` the documents
 ``offset + r, offset + r + W, ...`` of each task (``utils.create_iterator``), and issues them in that
 order within a task.  The shard is found from the first requested document's position and
 ``$WORLD_SIZE``, so it holds for any ``--offset``.  Clips are deduplicated by cache key, so the five
@@ -382,6 +384,7 @@ _PREFETCHERS: dict[tuple, Prefetcher] = {}
 _DOC_LISTS: list[list[tuple[Any, Any, Any]]] = []
 _DOC_INDEX: dict[tuple, list[tuple[int, int]]] = {}  # document identity -> [(list number, position)]
 _PLANNED: set[tuple] = set()  # (prefetcher key, list number, residue) already planned
+_SIGNATURES: set[tuple] = set()  # the registered lists, by their documents' identities
 
 
 def _pair(doc: dict) -> tuple[Any, Any, Any]:
@@ -394,9 +397,14 @@ def _identity(doc: dict) -> tuple:
 
 
 def register_documents(docs: Sequence[dict]) -> None:
-    """Make a task's documents (in lmms-eval's order) known, so that the first request plans its shard."""
+    """Make a task's documents (in lmms-eval's order) known, so that the first request plans its shard.
+    Registering the same list again (lmms-eval calls ``process_docs`` more than once) changes nothing."""
     pairs = [_pair(d) for d in docs]
+    signature = tuple(_identity(d) for d in docs)
     with _LOCK:
+        if signature in _SIGNATURES:
+            return
+        _SIGNATURES.add(signature)
         number = len(_DOC_LISTS)
         _DOC_LISTS.append(pairs)
         for pos, doc in enumerate(docs):
@@ -458,6 +466,7 @@ def close_all() -> None:
         _DOC_LISTS.clear()
         _DOC_INDEX.clear()
         _PLANNED.clear()
+        _SIGNATURES.clear()
     for pf in pfs:
         pf.close()
 

@@ -57,17 +57,21 @@ __all__ = [
 ]
 
 #: Bump whenever sampling, resizing, encoding or the sidecar changes: it is part of every cache key.
-PIPELINE_VERSION = "3"  # 3: native clips when both videos share a YUV format; sidecar digest; short decodes fail
+PIPELINE_VERSION = "4"  # 4: x264 preset slower with CAVLC (smaller clips, same frames); 3: native clips, digest
 
-#: libx264 settings of :func:`write_clip`.  ``qp=0`` is mathematically lossless in YUV;
-#: ``yuv444p`` keeps full chroma (4:2:0 smears colour edges, max error ~100 on textured frames),
-#: so the only loss is RGB<->YUV rounding (max error ~2).  ``threads=1`` keeps the bitstream
-#: independent of the machine's core count (deterministic output); no B-frames keeps decode order
-#: simple for every reader.  ``preset=ultrafast``: with ``qp=0`` every preset decodes to the very same
-#: frames (lossless), so the preset only trades encoding time for file size (see benchmarks/README.md).
+#: libx264 settings of :func:`write_clip` and :func:`write_native_clip`.  ``qp=0`` is mathematically
+#: lossless in YUV, so these settings change bytes and encoding time, never the decoded frames.
+#: ``yuv444p`` (RGB clips) keeps full chroma (4:2:0 smears colour edges, max error ~100 on textured frames),
+#: so the only loss of an RGB clip is RGB<->YUV rounding (max error ~2); native clips keep the sources' own
+#: planes (error 0).  ``threads=1`` keeps the bitstream independent of the machine's core count
+#: (deterministic output); no B-frames keeps decode order simple for every reader.  ``preset=slower`` with
+#: ``cabac=0`` (CAVLC): 13% fewer bytes than ``ultrafast`` and the same read time, for 0.5 s of encoding per
+#: pair in the background workers; CABAC would save a further 10% but makes every read 5-6x slower, and a
+#: model's reader decodes the clip on every request (table in benchmarks/README.md).
 ENCODER_OPTIONS: dict[str, str] = {
     "qp": "0",
-    "preset": "ultrafast",
+    "preset": "slower",
+    "x264-params": "cabac=0",
     "threads": "1",
     "bframes": "0",
 }
@@ -818,8 +822,11 @@ class PairClipCache:
 
         That needs both videos in one :data:`NATIVE_PIX_FMTS` format, size (even) and colour description,
         and no other ``size`` asked for.  Otherwise frames are decoded to RGB, video 2 is fitted to the
-        clip's size, and the clip is written from RGB (max abs error ~2, see :func:`write_clip`).
+        clip's size, and the clip is written from RGB (max abs error ~2, see :func:`write_clip`).  A cache whose
+        format is not x264 in mp4 (a benchmark's option) always takes the RGB path.
         """
+        if (self.fmt.codec, self.fmt.container) != ("libx264", "mp4"):
+            return None  # native clips are x264 in mp4, encoded with this cache's options
         try:
             f1, f2 = probe(req.video1), probe(req.video2)
         except VideoDecodeError:
@@ -863,7 +870,7 @@ class PairClipCache:
         try:
             try:
                 if native:
-                    write_native_clip(frames1, frames2, tmp, fps=self.fps)
+                    write_native_clip(frames1, frames2, tmp, fps=self.fps, options=self.fmt.options)
                 else:
                     write_clip(pair, tmp, fps=self.fps, fmt=self.fmt)
             except VideoEncodeError as exc:
