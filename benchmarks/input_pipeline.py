@@ -336,7 +336,7 @@ def clip_formats() -> dict:
     x = {"threads": "1", "bframes": "0"}
     f = {"threads": "1", "level": "3", "slicecrc": "0"}
     return {
-        "RGB: x264 yuv444p qp0 slower CAVLC .mp4 (current, other pairs)": CLIP_FORMAT,
+        "RGB: x264 yuv444p qp0 medium CAVLC umh ref8 subme5 .mp4 (current, other pairs)": CLIP_FORMAT,
         "x264 yuv444p qp0 ultrafast .mp4 (before: all pairs)": ClipFormat(options=dict(x, qp="0", preset="ultrafast")),
         "x264 yuv444p qp0 medium .mp4": ClipFormat(options=dict(x, qp="0", preset="medium")),
         "x264rgb bgr0 qp0 ultrafast .mp4": ClipFormat(codec="libx264rgb", pix_fmt="bgr0",
@@ -363,11 +363,12 @@ def cache_options(pool: list[Path], frames: int, work: Path, n_pairs: int) -> li
     native = "native: the sources' own YUV planes, x264 qp0"
     base = dict(V.ENCODER_OPTIONS)
     base.pop("x264-params", None)
-    options = {f"{native} slower CAVLC .mp4 (current, same-format pairs)": V.ENCODER_OPTIONS,
+    options = {f"{native} medium CAVLC umh ref8 subme5 .mp4 (current, same-format pairs)": V.ENCODER_OPTIONS,
                f"{native} ultrafast .mp4 (before)": dict(base, preset="ultrafast"),
                f"{native} ultrafast + CABAC .mp4": dict(base, preset="ultrafast", **{"x264-params": "cabac=1"}),
                f"{native} medium CAVLC .mp4": dict(base, preset="medium", **{"x264-params": "cabac=0"}),
                f"{native} medium .mp4 (CABAC)": dict(base, preset="medium"),
+               f"{native} slower CAVLC .mp4": dict(base, preset="slower", **{"x264-params": "cabac=0"}),
                f"{native} veryslow CAVLC .mp4": dict(base, preset="veryslow", **{"x264-params": "cabac=0"}),
                f"{native} slower .mp4 (CABAC)": dict(base, preset="slower")}
     options.update(clip_formats())

@@ -57,21 +57,23 @@ __all__ = [
 ]
 
 #: Bump whenever sampling, resizing, encoding or the sidecar changes: it is part of every cache key.
-PIPELINE_VERSION = "4"  # 4: x264 preset slower with CAVLC (smaller clips, same frames); 3: native clips, digest
+PIPELINE_VERSION = "4"  # 4: smaller x264 settings (CAVLC, umh, 8 refs; same frames); 3: native clips, digest
 
 #: libx264 settings of :func:`write_clip` and :func:`write_native_clip`.  ``qp=0`` is mathematically
-#: lossless in YUV, so these settings change bytes and encoding time, never the decoded frames.
+#: lossless in YUV, so the other settings change bytes and encoding time, never the decoded frames.
 #: ``yuv444p`` (RGB clips) keeps full chroma (4:2:0 smears colour edges, max error ~100 on textured frames),
 #: so the only loss of an RGB clip is RGB<->YUV rounding (max error ~2); native clips keep the sources' own
 #: planes (error 0).  ``threads=1`` keeps the bitstream independent of the machine's core count
-#: (deterministic output); no B-frames keeps decode order simple for every reader.  ``preset=slower`` with
-#: ``cabac=0`` (CAVLC): 13% fewer bytes than ``ultrafast`` and the same read time, for 0.5 s of encoding per
-#: pair in the background workers; CABAC would save a further 10% but makes every read 5-6x slower, and a
-#: model's reader decodes the clip on every request (table in benchmarks/README.md).
+#: (deterministic output); no B-frames keeps decode order simple for every reader.  Size: ``preset=medium``
+#: with an uneven-multi-hexagon motion search over 8 reference frames (``me=umh:ref=8``; the clip's second
+#: half often matches its first) and ``subme=5`` gives 11% fewer bytes than ``ultrafast`` for 0.26 s of
+#: encoding per pair, in the background workers; ``cabac=0`` (CAVLC) keeps each read as fast as
+#: ``ultrafast``'s, where CABAC would save 10% more but make every read 5-6x slower, and a model's reader
+#: decodes the clip on every request.  Options measured: benchmarks/README.md.
 ENCODER_OPTIONS: dict[str, str] = {
     "qp": "0",
-    "preset": "slower",
-    "x264-params": "cabac=0",
+    "preset": "medium",
+    "x264-params": "cabac=0:me=umh:ref=8:subme=5",
     "threads": "1",
     "bframes": "0",
 }
