@@ -65,10 +65,10 @@ PIPELINE_VERSION = "4"  # 4: smaller x264 settings (CAVLC, umh, 8 refs; same fra
 #: so the only loss of an RGB clip is RGB<->YUV rounding (max error ~2); native clips keep the sources' own
 #: planes (error 0).  ``threads=1`` keeps the bitstream independent of the machine's core count
 #: (deterministic output); no B-frames keeps decode order simple for every reader.  Size: ``preset=medium``
-#: with an uneven-multi-hexagon motion search over 8 reference frames (``me=umh:ref=8``; the clip's second
-#: half often matches its first) and ``subme=5`` gives 11% fewer bytes than ``ultrafast`` for 0.26 s of
+#: with an uneven-multi-hexagon motion search over 8 reference frames (``me=umh:ref=8``; the frames of one
+#: video share content) and ``subme=5`` gives 11% fewer bytes than ``ultrafast`` for 0.27 s of
 #: encoding per pair, in the background workers; ``cabac=0`` (CAVLC) keeps each read as fast as
-#: ``ultrafast``'s, where CABAC would save 10% more but make every read 5-6x slower, and a model's reader
+#: ``ultrafast``'s, where CABAC would save 8% more but make every read 5x slower, and a model's reader
 #: decodes the clip on every request.  Options measured: benchmarks/README.md.
 ENCODER_OPTIONS: dict[str, str] = {
     "qp": "0",
