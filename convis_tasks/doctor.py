@@ -185,7 +185,8 @@ def check_filelock() -> Check:
 
 
 def check_decoders() -> list[Check]:
-    """decord and PyAV: the plugin reads frames with decord when present, else PyAV."""
+    """decord and PyAV: PyAV is needed (probes, native clips, MPEG-TS/PS sources); decord, when present, reads
+    MP4/MOV, Matroska/WebM and AVI sources of the RGB path and the harness models' clips."""
     found = {}
     for name in ("decord", "av"):
         try:
@@ -199,11 +200,11 @@ def check_decoders() -> list[Check]:
             checks.append(Check(label, OK, found[name]))
         else:
             checks.append(Check(label, INFO, f"not usable ({found[name + '_error'][:160]})"))
-    if found["decord"] is None and found["av"] is None:
-        checks.append(Check("video decoder", FAIL, "neither decord nor PyAV imports: no frame can be read",
-                            "pip install av decord"))
+    if found["av"] is None:
+        checks.append(Check("video decoder", FAIL, "PyAV does not import: no video can be probed or clipped",
+                            "pip install av"))
     else:
-        used = "decord" if found["decord"] is not None else "PyAV"
+        used = "decord (MP4/MOV, Matroska/WebM, AVI) and PyAV" if found["decord"] is not None else "PyAV"
         checks.append(Check("video decoder", OK, f"frames are read with {used}"))
     return checks
 

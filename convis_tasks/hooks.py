@@ -70,9 +70,9 @@ def doc_to_visual(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> l
     """
     kw = _kwargs(lmms_eval_specific_kwargs)
     if kw.get("input", "concat") == "two_videos":
-        from .utils.video import require_paths
+        from .utils.video import require_model_readable
 
-        return require_paths(doc.get("pair_id"), doc.get("video1_path"), doc.get("video2_path"))
+        return require_model_readable(doc.get("pair_id"), doc.get("video1_path"), doc.get("video2_path"))
     from .utils.prefetch import clip_for
 
     size = kw.get("frame_size")

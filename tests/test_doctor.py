@@ -122,3 +122,18 @@ def test_unknown_model_names(model, fragment):
 
     (check,) = model_checks(model, import_module=False)
     assert check.status == FAIL and fragment in check.detail
+
+
+def test_pyav_missing_blocks_a_run_even_with_decord(monkeypatch):
+    import convis_tasks.doctor as D
+
+    real = D._module_version
+
+    def version(name):
+        if name == "av":
+            raise ImportError("No module named 'av'")
+        return real(name)
+
+    monkeypatch.setattr(D, "_module_version", version)
+    verdict = {c.name: c for c in D.check_decoders()}["video decoder"]
+    assert verdict.status == FAIL and verdict.fix == "pip install av"

@@ -70,9 +70,12 @@ def test_prompt_kwargs_variant_and_free_text_concept():
     assert "concept" not in hooks.doc_to_text({"concept_name": ""}, {"prompt": "benchmark"})
 
 
-def test_two_videos_input_passes_both_originals():
-    doc = {"video1_path": "/d/a.mp4", "video2_path": "/d/b.mp4", "pair_id": "a|b"}
-    assert hooks.doc_to_visual(doc, {"input": "two_videos"}) == ["/d/a.mp4", "/d/b.mp4"]
+def test_two_videos_input_passes_both_originals(monkeypatch):
+    from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+
+    monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
+    doc = hooks.docs_location(None)[0]
+    assert hooks.doc_to_visual(doc, {"input": "two_videos"}) == [doc["video1_path"], doc["video2_path"]]
 
 
 def _records(answers, concept="location"):

@@ -649,6 +649,65 @@ def test_complete_video_without_frame_count_reads_its_protocol_frames(tmp_path, 
     assert_colours(read_frames(path, 4, backend=backend), [0, 4, 9, 4])
 
 
+def write_stream(path: Path, fmt: str, codec: str, n_frames: int = 60) -> Path:
+    """``codec`` in an MPEG-TS or MPEG-PS stream, frame k = colour k % 10: containers with no frame index."""
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(n_frames):
+            vf = av.VideoFrame.from_ndarray(solid_frames(PALETTE[[i % 10]], h=48, w=64)[0], format="rgb24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    return path
+
+
+STREAMS = [("mpegts", "ts", "libx264"), ("mpegts", "ts", "mpeg2video"), ("mpeg", "mpg", "mpeg2video")]
+
+
+@pytest.mark.parametrize("fmt, ext, codec", STREAMS)
+@pytest.mark.parametrize("backend", ["auto", "pyav"])
+def test_streams_without_a_frame_index_read_their_protocol_frames(tmp_path, fmt, ext, codec, backend):
+    # decord returned other frames from these files without an error (colours 0 0 0 0 1 1 for a .mpg);
+    # PyAV's duration estimate of the .mpg was 105 frames for 120. 60 frames: linspace(0, 59, 6) floored is
+    # 0, 11, 23, 35, 47, 59 -> colours 0, 1, 3, 5, 7, 9
+    path = write_stream(tmp_path / f"v.{ext}", fmt, codec)
+    assert V.frame_total(path) == (60, False)
+    assert_colours(read_frames(path, 6, backend=backend), [0, 1, 3, 5, 7, 9])
+
+
+@needs_decord
+@pytest.mark.parametrize("fmt, ext, codec", STREAMS[::2])
+def test_decord_is_refused_for_streams_it_misreads(tmp_path, fmt, ext, codec):
+    path = write_stream(tmp_path / f"v.{ext}", fmt, codec)
+    with pytest.raises(VideoDecodeError, match="use the pyav backend") as info:
+        read_frames(path, 6, backend="decord")
+    assert info.value.path == str(path)
+
+
+def test_two_videos_input_refuses_a_stream_the_models_reader_misreads(tmp_path):
+    from convis_tasks import hooks
+
+    good = write_container(tmp_path / "a.mkv", "matroska")
+    ts = write_stream(tmp_path / "b.ts", "mpegts", "libx264")
+    doc = {"pair_id": "p-7", "video1_path": str(good), "video2_path": str(good)}
+    assert hooks.doc_to_visual(doc, {"input": "two_videos"}) == [str(good), str(good)]
+    with pytest.raises(VideoDecodeError, match=r"mpegts file.*remux.*pair p-7") as info:
+        hooks.doc_to_visual(dict(doc, video2_path=str(ts)), {"input": "two_videos"})
+    assert info.value.path == str(ts)
+    with pytest.raises(FileNotFoundError, match="pair p-7"):
+        hooks.doc_to_visual(dict(doc, video2_path=str(tmp_path / "gone.mp4")), {"input": "two_videos"})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_decode_with_more_frames_than_counted_is_an_error(tmp_path, monkeypatch, backend):
+    path = write_container(tmp_path / "v.mkv", "matroska")  # 45 frames
+    monkeypatch.setattr(V, "frame_total", lambda p: (44, False))  # a count that misses the last frame
+    with pytest.raises(VideoDecodeError, match="44 frame(s| packets)|holds 44") as info:
+        read_frames(path, 4, backend=backend)
+    assert info.value.path == str(path)
+
+
 def test_truncated_source_fails_the_pair_build_naming_pair_and_file(tmp_path, pair_videos):
     a, _, _ = pair_videos
     full = write_container(tmp_path / "full.mkv", "matroska")

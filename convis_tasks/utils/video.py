@@ -41,6 +41,9 @@ __all__ = [
     "CacheEntryRebuilt",
     "sample_indices",
     "promised_frames",
+    "frame_total",
+    "container_format",
+    "DECORD_CONTAINERS",
     "read_frames",
     "concat_pair_frames",
     "write_clip",
@@ -52,6 +55,7 @@ __all__ = [
     "write_native_clip",
     "file_digest",
     "require_paths",
+    "require_model_readable",
     "default_cache_dir",
     "PairClipCache",
 ]
@@ -240,6 +244,54 @@ def _check_count(path: Path, available: int, promised: int | None, exact: bool, 
                                      f"only {available}; refusing to sample from a short decode")
 
 
+#: Container formats (PyAV's names) whose files decord reads at the frames asked for.  decord returns other
+#: frames than the ones asked for, without an error, from MPEG-TS and MPEG-PS files (it seeks them by
+#: timestamp); files in any container not listed here are read with PyAV.
+DECORD_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
+
+
+def container_format(path: str | os.PathLike) -> str:
+    """PyAV's name of a video's container format (``"mov,mp4,m4a,3gp,3g2,mj2"``, ``"mpegts"``, ...)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return str(container.format.name)
+    except Exception as exc:  # av.error.*
+        raise VideoDecodeError(path, _short(exc)) from exc
+
+
+def frame_total(path: str | os.PathLike) -> tuple[int, bool]:
+    """The number of frames to sample from: ``(total, stated)``.
+
+    MP4/MOV state it (``stated`` True).  Other containers state at most a duration, so the total is the
+    number of non-empty packets of the video stream (demuxed, not decoded); it must reach the duration's
+    estimate (a shorter file is truncated, :class:`VideoDecodeError`), and readers check that decoding
+    yields exactly this many frames.
+    """
+    import av
+
+    promised, exact = promised_frames(path)
+    if exact:
+        return int(promised), True
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        total = sum(1 for pkt in container.demux(stream) if pkt.size)
+    _check_count(Path(os.fspath(path)), total, promised, exact, "it holds")
+    return total, False
+
+
+def _check_decoded(path: Path, decoded: int, total: int, stated: bool) -> None:
+    """After decoding to the end: a stream with another number of frames than counted is an error."""
+    if decoded < total:
+        kind = "states" if stated else "holds"
+        raise VideoDecodeError(path, f"truncated: the container {kind} {total} frames but decoding yields only "
+                                     f"{decoded}; refusing to sample from a short decode")
+    if not stated and decoded != total:
+        raise VideoDecodeError(path, f"the container holds {total} frame packets but decoding yields {decoded} "
+                                     "frames; refusing to guess which frames to sample")
+
+
 def _gather(unique_frames: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(unique_frames[inverse])
 
@@ -253,8 +305,10 @@ def _read_decord(path: Path, n: int) -> np.ndarray:
     total = len(vr)
     if total <= 0:
         raise VideoDecodeError(path, "video has no frames")
-    promised, exact = promised_frames(path)
-    _check_count(path, total, promised, exact, "decord indexes")
+    expected, stated = frame_total(path)
+    _check_count(path, total, expected, True, "decord indexes")
+    if not stated and total != expected:
+        raise VideoDecodeError(path, f"decord indexes {total} frames, the container holds {expected}")
     idx = np.asarray(sample_indices(total, n))
     uniq, inverse = np.unique(idx, return_inverse=True)
     batch = vr.get_batch([int(i) for i in uniq]).asnumpy()
@@ -263,30 +317,16 @@ def _read_decord(path: Path, n: int) -> np.ndarray:
     return _gather(batch.astype(np.uint8, copy=False), inverse)
 
 
-def _pyav_count(path: Path) -> int:
-    """Frame count from the container (stated or estimated), else by demuxing (no decoding)."""
-    import av
-
-    promised, _ = promised_frames(path)
-    if promised:
-        return promised
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return sum(1 for pkt in container.demux(stream) if pkt.size)
-
-
 def _read_pyav(path: Path, n: int) -> np.ndarray:
     import av
 
-    promised, exact = promised_frames(path)
-    if promised is None:
-        promised, exact = _pyav_count(path), True
-    if promised <= 0:
+    total, stated = frame_total(path)
+    if total <= 0:
         raise VideoDecodeError(path, "video has no frames")
-    wanted = sample_indices(promised, n)
-    wanted_set, last = set(wanted), max(wanted)
+    wanted = sample_indices(total, n)
+    wanted_set = set(wanted)
     kept: dict[int, np.ndarray] = {}
-    decoded, reached = 0, False
+    decoded = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -294,39 +334,17 @@ def _read_pyav(path: Path, n: int) -> np.ndarray:
             decoded = i + 1
             if i in wanted_set:
                 kept[i] = frame.to_ndarray(format="rgb24")
-            if i >= last:
-                reached = True
+            if stated and i == total - 1:  # the last sampled frame: a stated count needs no more
                 break
-    if not reached:  # the stream ended before the last wanted frame
-        # Never resample from what decoded: a short decode is an error (or, for an estimated count
-        # within tolerance, sampled against the frames that really exist, which are then all decoded).
-        _check_count(path, decoded, promised, exact, "decoding yields")
-        return _read_pyav_exact(path, n, decoded)
-    return np.stack([kept[i] for i in wanted]).astype(np.uint8, copy=False)
-
-
-def _read_pyav_exact(path: Path, n: int, total: int) -> np.ndarray:
-    import av
-
-    wanted = sample_indices(total, n)
-    wanted_set = set(wanted)
-    kept: dict[int, np.ndarray] = {}
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i in wanted_set:
-                kept[i] = frame.to_ndarray(format="rgb24")
-    if any(i not in kept for i in wanted):
-        raise VideoDecodeError(path, "frame count is inconsistent between passes")
+    _check_decoded(path, decoded, total, stated)
     return np.stack([kept[i] for i in wanted]).astype(np.uint8, copy=False)
 
 
 def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np.ndarray:
     """Decode the ``n`` protocol frames (:func:`sample_indices`) of a video as ``(n, H, W, 3)`` uint8 RGB.
 
-    ``backend``: ``"auto"`` (decord, falling back to PyAV when decord is missing or fails),
-    ``"decord"`` or ``"pyav"``.  A missing file raises ``FileNotFoundError``; an unreadable, corrupt,
+    ``backend``: ``"auto"`` (decord for the containers of :data:`DECORD_CONTAINERS`, falling back to PyAV
+    when decord is missing or fails; PyAV for the others), ``"decord"`` or ``"pyav"``.  A missing file raises ``FileNotFoundError``; an unreadable, corrupt,
     frameless or truncated one (fewer frames than its container promises, see :func:`promised_frames`)
     raises :class:`VideoDecodeError`; both name the path.
     """
@@ -338,6 +356,11 @@ def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np
     _check_file(path)
 
     errors: list[str] = []
+    if backend in ("auto", "decord") and container_format(path) not in DECORD_CONTAINERS:
+        if backend == "decord":
+            raise VideoDecodeError(path, f"decord does not read {container_format(path)} files at the frames "
+                                         "asked for; use the pyav backend")
+        backend = "pyav"
     if backend in ("auto", "decord"):
         try:
             return _read_decord(path, n)
@@ -417,10 +440,9 @@ class NativeFrames:
 def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
     """The ``n`` protocol frames (:func:`sample_indices`) of a video, undecoded to RGB: its own YUV planes.
 
-    One sequential PyAV decode up to the last sampled frame.  The frame count is the container's
-    (exact for MP4/MOV) or, when it only states a duration, the number of packets, checked against the
-    duration as in :func:`read_frames`; a stream that ends early, or whose frames change size or
-    pixel format, raises :class:`VideoDecodeError` naming the file.
+    One sequential PyAV decode up to the last sampled frame, sampled from :func:`frame_total`'s count; a
+    stream that ends early, that yields another number of frames than its packets, or whose frames change
+    size or pixel format, raises :class:`VideoDecodeError` naming the file.
     """
     import av
 
@@ -430,18 +452,11 @@ def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
     if fmt.pix_fmt not in NATIVE_PIX_FMTS:
         raise VideoDecodeError(path, f"pixel format {fmt.pix_fmt} cannot be carried natively")
     try:
-        promised, exact = promised_frames(path)
-        if exact:
-            total = promised
-        else:
-            with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                total = sum(1 for pkt in container.demux(stream) if pkt.size)
-            _check_count(path, total, promised, exact, "it holds")
+        total, stated = frame_total(path)
         if not total:
             raise VideoDecodeError(path, "video has no frames")
         wanted = sample_indices(total, n)
-        wanted_set, last = set(wanted), max(wanted)
+        wanted_set = set(wanted)
         kept: dict[int, np.ndarray] = {}
         decoded = 0
         with av.open(str(path)) as container:
@@ -454,15 +469,13 @@ def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
                                                      f"{frame.format.name}, the stream {fmt.width}x{fmt.height} "
                                                      f"{fmt.pix_fmt}")
                     kept[i] = frame.to_ndarray()
-                if i >= last:
+                if stated and i == total - 1:
                     break
     except VideoDecodeError:
         raise
     except Exception as exc:  # av.error.* (InvalidDataError, ...)
         raise VideoDecodeError(path, f"pyav: {_short(exc)}") from exc
-    if decoded <= last:
-        raise VideoDecodeError(path, f"truncated: the container promises {total} frames but decoding yields "
-                                     f"only {decoded}; refusing to sample from a short decode")
+    _check_decoded(path, decoded, total, stated)
     return NativeFrames(np.stack([kept[i] for i in wanted]), fmt)
 
 
@@ -528,7 +541,7 @@ def count_frames(path: str | os.PathLike) -> int:
         return len(VideoReader(str(path), ctx=cpu(0)))
     except Exception:
         try:
-            return _pyav_count(path)
+            return frame_total(path)[0]
         except VideoDecodeError:
             raise
         except Exception as exc:
@@ -660,6 +673,25 @@ def require_paths(pair_id: Any, video1: Any, video2: Any) -> list[str]:
         if given is None:
             raise _not_found(None, pair_id, video1, video2)
     return [os.fspath(video1), os.fspath(video2)]
+
+
+def require_model_readable(pair_id: Any, video1: Any, video2: Any) -> list[str]:
+    """Both video paths of a pair, for a model that reads the original files itself (``input: two_videos``):
+    each must exist and be in a container of :data:`DECORD_CONTAINERS`, since the harness's video models
+    read with decord; otherwise ``FileNotFoundError`` or :class:`VideoDecodeError`, naming the pair."""
+    paths = require_paths(pair_id, video1, video2)
+    for path in paths:
+        _stat_video(os.path.expanduser(path), pair_id, video1, video2)
+        try:
+            name = container_format(os.path.expanduser(path))
+        except VideoDecodeError as exc:
+            raise exc.with_pair(pair_id=pair_id, video1=video1, video2=video2) from exc
+        if name not in DECORD_CONTAINERS:
+            raise VideoDecodeError(path, f"a {name} file: decord, the reader of the harness's video models, "
+                                         "returns other frames than the ones asked for from it; remux it to MP4 "
+                                         "(ffmpeg -i IN -c copy OUT.mp4) or use the default pair-clip input",
+                                   pair_id=pair_id, video1=video1, video2=video2)
+    return paths
 
 
 def _stat_video(path: str, pair_id: Any, video1: Any, video2: Any) -> os.stat_result:
