@@ -269,3 +269,38 @@ def test_workers_die_with_a_killed_parent(tmp_path, videos):
     while time.time() < deadline and any(alive(w) for w in workers):
         time.sleep(0.1)
     assert not any(alive(w) for w in workers)
+
+
+def test_frames_folders_of_dead_runs_are_swept_and_no_others(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # exited and reaped: its pid names no process (pids are not reused this soon)
+    host = P._host()
+    names = {
+        "dead": f"convis-frames-{host}-{dead.pid}-abc",
+        "mine": f"convis-frames-{host}-{os.getpid()}-abc",
+        "alive": f"convis-frames-{host}-{os.getppid()}-abc",
+        "other host": f"convis-frames-elsewhere-{dead.pid}-abc",
+        "not ours": f"convis-other-{host}-{dead.pid}-abc",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "frames.pkl").write_bytes(b"x")
+    (tmp_path / f"convis-frames-{host}-{dead.pid}-file").write_text("a file, not a folder")
+    assert P.sweep_dead_frames_folders(str(tmp_path)) == [str(tmp_path / names["dead"])]
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {n for k, n in names.items() if k != "dead"} | {f"convis-frames-{host}-{dead.pid}-file"}
+
+
+def test_a_prefetcher_names_its_frames_folder_by_host_and_pid_and_removes_it_on_close(tmp_path, videos, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    pf = P.Prefetcher(tmp_path / "cache", n_frames=4, workers=1)
+    folder = pf._tmpdir()
+    assert os.path.basename(folder).startswith(f"convis-frames-{P._host()}-{os.getpid()}-")
+    pf.close()
+    assert not os.path.exists(folder)

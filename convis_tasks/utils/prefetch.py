@@ -12,7 +12,8 @@ concept tasks of one pair share one build.  At most ``ahead`` clips are built be
 requested, so a ``--limit`` run or a model that asks in another order wastes a bounded amount of work.
 
 Decode once.  A video used by several planned pairs is decoded by the first job that needs it, which
-also writes its frames (pickled arrays) to a private temporary folder (``$TMPDIR/convis-frames-*``);
+also writes its frames (pickled arrays) to a private temporary folder (``$TMPDIR/convis-frames-<host>-<pid>-*``;
+the folders of killed runs are swept when the next one is made);
 later jobs load them (exact bytes) and the file is deleted when its last planned pair is built.  A job
 never starts while another job is decoding one of its videos.  The parent holds no frames: memory is
 the workers' (two videos' frames and one clip each), whatever the size of the data set; the temporary
@@ -331,7 +332,8 @@ class Prefetcher:
 
     def _tmpdir(self) -> str:
         if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="convis-frames-")
+            sweep_dead_frames_folders()
+            self._tmp = tempfile.mkdtemp(prefix=f"{_FRAMES_PREFIX}{_host()}-{os.getpid()}-")
         return self._tmp
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
@@ -368,6 +370,48 @@ class Prefetcher:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+_FRAMES_PREFIX = "convis-frames-"
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in os.uname().nodename)[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_dead_frames_folders(tmp: str | None = None) -> list[str]:
+    """Delete the frames folders that runs killed before their clean-up left in ``$TMPDIR``: only this user's,
+    made on this host (the name holds the host and the process id), by a process that no longer exists."""
+    tmp = tmp or tempfile.gettempdir()
+    prefix = f"{_FRAMES_PREFIX}{_host()}-"
+    removed = []
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return removed
+    for name in names:
+        pid_text = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if st.st_uid == os.getuid() and os.path.isdir(path) and not os.path.islink(path) and not _alive(int(pid_text)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _unlink(path: str) -> None:
