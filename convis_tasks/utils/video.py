@@ -344,9 +344,9 @@ def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np
     """Decode the ``n`` protocol frames (:func:`sample_indices`) of a video as ``(n, H, W, 3)`` uint8 RGB.
 
     ``backend``: ``"auto"`` (decord for the containers of :data:`DECORD_CONTAINERS`, falling back to PyAV
-    when decord is missing or fails; PyAV for the others), ``"decord"`` or ``"pyav"``.  A missing file raises ``FileNotFoundError``; an unreadable, corrupt,
-    frameless or truncated one (fewer frames than its container promises, see :func:`promised_frames`)
-    raises :class:`VideoDecodeError`; both name the path.
+    when decord is missing or fails; PyAV for the others), ``"decord"`` or ``"pyav"``.  A missing file
+    raises ``FileNotFoundError``; an unreadable, corrupt, frameless or truncated one (fewer frames than
+    :func:`frame_total` counts) raises :class:`VideoDecodeError`; both name the path.
     """
     if backend not in ("auto", "decord", "pyav"):
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'decord' or 'pyav'")
@@ -356,11 +356,13 @@ def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np
     _check_file(path)
 
     errors: list[str] = []
-    if backend in ("auto", "decord") and container_format(path) not in DECORD_CONTAINERS:
-        if backend == "decord":
-            raise VideoDecodeError(path, f"decord does not read {container_format(path)} files at the frames "
-                                         "asked for; use the pyav backend")
-        backend = "pyav"
+    if backend in ("auto", "decord"):
+        container = container_format(path)
+        if container not in DECORD_CONTAINERS:
+            if backend == "decord":
+                raise VideoDecodeError(path, f"decord does not read {container} files at the frames asked for; "
+                                             "use the pyav backend")
+            backend = "pyav"
     if backend in ("auto", "decord"):
         try:
             return _read_decord(path, n)
