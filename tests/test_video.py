@@ -797,14 +797,15 @@ def test_native_clips_take_the_cache_formats_encoder_options(tmp_path):
     v1 = write_tagged_h264(tmp_path / "a.mp4", "yuv420p", (2, 0, 2, 2), 1)
     v2 = write_tagged_h264(tmp_path / "b.mp4", "yuv420p", (2, 0, 2, 2), 2)
     default = PairClipCache(tmp_path / "cache")
-    other = PairClipCache(tmp_path / "cache",
-                          fmt=V.ClipFormat(options=dict(V.ENCODER_OPTIONS, preset="ultrafast", **{"x264-params": "cabac=1"})))
+    cabac = dict(V.ENCODER_OPTIONS, preset="ultrafast", **{"x264-params": "cabac=1"})
+    other = PairClipCache(tmp_path / "cache", fmt=V.ClipFormat(options=cabac))
     assert default.request(v1, v2, 4).key != other.request(v1, v2, 4).key  # the options are part of the key
     clip_default, clip_other = Path(default.get(v1, v2, n_frames=4)), Path(other.get(v1, v2, n_frames=4))
     assert json.loads(clip_other.with_suffix(".json").read_text())["mode"] == "native yuv420p"
     assert _x264_settings(clip_default)["cabac"] == "0" and _x264_settings(clip_other)["cabac"] == "1"
     for backend in BACKENDS:  # lossless either way: the options change the bytes, never the frames
-        assert np.array_equal(read_frames(clip_default, 8, backend=backend), read_frames(clip_other, 8, backend=backend))
+        assert np.array_equal(read_frames(clip_default, 8, backend=backend),
+                              read_frames(clip_other, 8, backend=backend))
     ffv1 = PairClipCache(tmp_path / "ffv1", fmt=V.ClipFormat(codec="ffv1", pix_fmt="bgr0", options={}, container="avi"))
     assert ffv1.native_format(ffv1.request(v1, v2, 4)) is None  # not x264 in mp4: written from RGB, in its own format
 
