@@ -612,13 +612,18 @@ def test_video_path_none_is_a_missing_file_naming_the_pair(tmp_path, pair_videos
 
 def write_container(path: Path, fmt: str, n_frames: int = 45) -> Path:
     """H.264 in Matroska or VP9 in WebM: these containers state a duration, not a frame count."""
+    if fmt == "webm":
+        return write_stream(path, fmt, "libvpx-vp9", n_frames,
+                            {"crf": "10", "b": "0", "g": "12", "threads": "1", "cpu-used": "8"})
+    return write_stream(path, fmt, "libx264", n_frames, {"crf": "18", "g": "12", "bframes": "2", "threads": "1"})
+
+
+def write_stream(path: Path, fmt: str, codec: str, n_frames: int = 60, options: dict | None = None) -> Path:
+    """``codec`` (with ``options``) in container ``fmt`` at 25 fps, 64x48, frame k = colour k % 10."""
     with av.open(str(path), "w", format=fmt) as c:
-        if fmt == "webm":
-            s = c.add_stream("libvpx-vp9", rate=Fraction(25))
-            s.options = {"crf": "10", "b": "0", "g": "12", "threads": "1", "cpu-used": "8"}
-        else:
-            s = c.add_stream("libx264", rate=Fraction(25))
-            s.options = {"crf": "18", "g": "12", "bframes": "2", "threads": "1"}
+        s = c.add_stream(codec, rate=Fraction(25))
+        if options:
+            s.options = options
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         for i in range(n_frames):
             vf = av.VideoFrame.from_ndarray(solid_frames(PALETTE[[i % 10]], h=48, w=64)[0], format="rgb24")
@@ -647,19 +652,6 @@ def test_complete_video_without_frame_count_reads_its_protocol_frames(tmp_path, 
     path = write_container(tmp_path / f"full.{ext}", fmt)
     # 45 frames, colour k % 10: linspace(0, 44, 4) = 0, 14.67, 29.33, 44 -> 0, 14, 29, 44 -> colours 0, 4, 9, 4
     assert_colours(read_frames(path, 4, backend=backend), [0, 4, 9, 4])
-
-
-def write_stream(path: Path, fmt: str, codec: str, n_frames: int = 60) -> Path:
-    """``codec`` in an MPEG-TS or MPEG-PS stream, frame k = colour k % 10: containers with no frame index."""
-    with av.open(str(path), "w", format=fmt) as c:
-        s = c.add_stream(codec, rate=Fraction(25))
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i in range(n_frames):
-            vf = av.VideoFrame.from_ndarray(solid_frames(PALETTE[[i % 10]], h=48, w=64)[0], format="rgb24")
-            vf.pts = i
-            c.mux(s.encode(vf))
-        c.mux(s.encode(None))
-    return path
 
 
 STREAMS = [("mpegts", "ts", "libx264"), ("mpegts", "ts", "mpeg2video"), ("mpeg", "mpg", "mpeg2video")]

@@ -317,7 +317,11 @@ def _read_decord(path: Path, n: int) -> np.ndarray:
     return _gather(batch.astype(np.uint8, copy=False), inverse)
 
 
-def _read_pyav(path: Path, n: int) -> np.ndarray:
+def _decode_sampled(path: Path, n: int, take: Callable[[int, Any], np.ndarray],
+                    threaded: bool = False) -> np.ndarray:
+    """The ``n`` protocol frames of one sequential PyAV decode, sampled from :func:`frame_total`'s count;
+    ``take(i, frame)`` turns sampled frame ``i`` into an array.  A decode that yields another number of frames
+    than counted raises :class:`VideoDecodeError` (:func:`_check_decoded`)."""
     import av
 
     total, stated = frame_total(path)
@@ -329,15 +333,21 @@ def _read_pyav(path: Path, n: int) -> np.ndarray:
     decoded = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        if threaded:
+            stream.thread_type = "AUTO"
         for i, frame in enumerate(container.decode(stream)):
             decoded = i + 1
             if i in wanted_set:
-                kept[i] = frame.to_ndarray(format="rgb24")
+                kept[i] = take(i, frame)
             if stated and i == total - 1:  # the last sampled frame: a stated count needs no more
                 break
     _check_decoded(path, decoded, total, stated)
-    return np.stack([kept[i] for i in wanted]).astype(np.uint8, copy=False)
+    return np.stack([kept[i] for i in wanted])
+
+
+def _read_pyav(path: Path, n: int) -> np.ndarray:
+    rgb = _decode_sampled(path, n, lambda i, frame: frame.to_ndarray(format="rgb24"), threaded=True)
+    return rgb.astype(np.uint8, copy=False)
 
 
 def read_frames(path: str | os.PathLike, n: int, *, backend: str = "auto") -> np.ndarray:
@@ -446,39 +456,25 @@ def read_native(path: str | os.PathLike, n: int) -> NativeFrames:
     stream that ends early, that yields another number of frames than its packets, or whose frames change
     size or pixel format, raises :class:`VideoDecodeError` naming the file.
     """
-    import av
-
     path = Path(os.fspath(path)).expanduser()
     _check_file(path)
     fmt = probe(path)
     if fmt.pix_fmt not in NATIVE_PIX_FMTS:
         raise VideoDecodeError(path, f"pixel format {fmt.pix_fmt} cannot be carried natively")
+
+    def take(i: int, frame) -> np.ndarray:
+        if (frame.width, frame.height, frame.format.name) != (fmt.width, fmt.height, fmt.pix_fmt):
+            raise VideoDecodeError(path, f"frame {i} is {frame.width}x{frame.height} {frame.format.name}, "
+                                         f"the stream {fmt.width}x{fmt.height} {fmt.pix_fmt}")
+        return frame.to_ndarray()
+
     try:
-        total, stated = frame_total(path)
-        if not total:
-            raise VideoDecodeError(path, "video has no frames")
-        wanted = sample_indices(total, n)
-        wanted_set = set(wanted)
-        kept: dict[int, np.ndarray] = {}
-        decoded = 0
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for i, frame in enumerate(container.decode(stream)):
-                decoded = i + 1
-                if i in wanted_set:
-                    if (frame.width, frame.height, frame.format.name) != (fmt.width, fmt.height, fmt.pix_fmt):
-                        raise VideoDecodeError(path, f"frame {i} is {frame.width}x{frame.height} "
-                                                     f"{frame.format.name}, the stream {fmt.width}x{fmt.height} "
-                                                     f"{fmt.pix_fmt}")
-                    kept[i] = frame.to_ndarray()
-                if stated and i == total - 1:
-                    break
+        planes = _decode_sampled(path, n, take)
     except VideoDecodeError:
         raise
     except Exception as exc:  # av.error.* (InvalidDataError, ...)
         raise VideoDecodeError(path, f"pyav: {_short(exc)}") from exc
-    _check_decoded(path, decoded, total, stated)
-    return NativeFrames(np.stack([kept[i] for i in wanted]), fmt)
+    return NativeFrames(planes, fmt)
 
 
 def write_native_clip(frames1: NativeFrames, frames2: NativeFrames, path: str | os.PathLike,
