@@ -262,13 +262,13 @@ def child_naive(spec: dict) -> dict:
 
 
 def _decodes() -> int:
-    from convis_tasks.utils import prefetch
+    from convis_tasks.video import prefetch
 
     return sum(pf.stats["decodes"] + pf.cache.stats["decodes"] for pf in prefetch._PREFETCHERS.values())
 
 
 def _builds() -> int:
-    from convis_tasks.utils import prefetch
+    from convis_tasks.video import prefetch
 
     return sum(pf.stats["built"] + pf.cache.stats["builds"] for pf in prefetch._PREFETCHERS.values())
 
@@ -277,7 +277,7 @@ def child_plugin(spec: dict) -> dict:
     """Cold pass (optionally with a simulated model), warm passes; figures of the main process and its workers."""
     os.environ["CONVIS_PREFETCH_WORKERS"] = str(spec["workers"])
     from convis_tasks import hooks
-    from convis_tasks.utils import prefetch
+    from convis_tasks.video import prefetch
 
     kw = {"cache_dir": spec["cache_dir"], "frames_per_video": spec["frames"]}
     requests = spec["requests"]
@@ -331,7 +331,7 @@ def run_child(kind: str, spec: dict, work: Path) -> dict:
 
 def clip_formats() -> dict:
     """The options measured for the clip cache (name -> ClipFormat); the first is the current one."""
-    from convis_tasks.utils.video import CLIP_FORMAT, ClipFormat
+    from convis_tasks.video.encode import CLIP_FORMAT, ClipFormat
 
     x = {"threads": "1", "bframes": "0"}
     f = {"threads": "1", "level": "3", "slicecrc": "0"}
@@ -354,7 +354,7 @@ def clip_formats() -> dict:
 def cache_options(pool: list[Path], frames: int, work: Path, n_pairs: int) -> list[dict]:
     """Bytes per pair, max abs error and PSNR against the source sampled frames (as the same reader decodes
     the sources), encode and read time, for each option of :func:`clip_formats` and the native clip."""
-    from convis_tasks.utils import video as V
+    from convis_tasks.video import decode as V
 
     backends = ("decord", "pyav")
     pairs = [(pool[(2 * i) % len(pool)], pool[(2 * i + 1) % len(pool)]) for i in range(n_pairs)]
@@ -408,7 +408,7 @@ def cache_options(pool: list[Path], frames: int, work: Path, n_pairs: int) -> li
 
 
 def integrity_cost(cache: Path) -> dict:
-    from convis_tasks.utils.video import DIGEST, file_digest
+    from convis_tasks.video.cache import DIGEST, file_digest
 
     clips = [p for p in cache.iterdir() if p.suffix in (".mp4", ".avi", ".mkv")]
     total = sum(p.stat().st_size for p in clips)
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_scale = args.rss_scale if args.rss_scale is not None else (0 if args.full else 2 * n_videos)
     pool_size = args.pool if args.pool is not None else min(max(n_videos, rss_scale if rss_scale else 0), 60)
     pool_size = max(2, min(pool_size, max(n_videos, rss_scale or 0)))
-    from convis_tasks.utils.prefetch import default_workers
+    from convis_tasks.video.prefetch import default_workers
 
     cores = default_workers() if not os.environ.get("CONVIS_PREFETCH_WORKERS") else len(os.sched_getaffinity(0))
     sweep = sorted({int(w) for w in args.workers.split(",")}) if args.workers else sorted({1, max(1, cores)})

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from convis_tasks.utils.journal import AnswerJournal, entry_checksum, input_identity, request_key
+from convis_tasks.harness.journal import AnswerJournal, entry_checksum, input_identity, request_key
 
 
 def main() -> None:

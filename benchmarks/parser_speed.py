@@ -1,6 +1,6 @@
 """Parser running time on adversarial answers of growing length: linear growth means ~2x per doubling.
 
-    python benchmarks/parser_speed.py [--sizes 250000,500000,1000000] [--module convis_tasks.utils.parsing]
+    python benchmarks/parser_speed.py [--sizes 250000,500000,1000000] [--module convis_tasks.scoring.parsing]
 
 Prints one line per (answer shape, size): seconds for one parse_score call and the ratio to the previous size.
 """
@@ -32,7 +32,7 @@ SHAPES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="250000,500000,1000000")
-    parser.add_argument("--module", default="convis_tasks.utils.parsing")
+    parser.add_argument("--module", default="convis_tasks.scoring.parsing")
     parser.add_argument("--limit", type=float, default=30.0, help="skip larger sizes of a shape after this many s")
     args = parser.parse_args()
     parse_score = importlib.import_module(args.module).parse_score

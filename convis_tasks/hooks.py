@@ -1,30 +1,39 @@
-"""Thin lmms-eval hooks of the ConViS pair-scoring tasks; every piece of logic lives in ``convis_tasks.utils``.
+"""Thin lmms-eval hooks of the ConViS tasks; every piece of logic lives in the library they call.
 
-The task YAMLs name these as ``!function convis_tasks.hooks.<name>``. Per-concept names
-(``docs_location``, ...) are bindings of one generic function, made in a loop below.
+The task YAMLs name these as ``!function convis_tasks.hooks.<name>``. Per-concept names (``docs_location``, ...)
+are bindings of one generic function, made in a loop over the concept registry below; each ``process_docs`` hook
+carries its task's kind and concept as data (``hook.convis_task``), which is how ``convis run`` recognises a task.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
-from .utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
-from .utils.metrics import score_pairs
-from .utils.parsing import parse_score
-from .utils.prompts import render_prompt
-from .utils.provenance import provenance
+from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
+from convis_tasks.errors import InputError
+from convis_tasks.harness.clips import session
+from convis_tasks.prompting import render_prompt
+from convis_tasks.reading.annotations import pair_key
+from convis_tasks.reading.documents import load_documents, load_retrieval_documents
+from convis_tasks.reading.provenance import provenance
+from convis_tasks.scoring.metrics import score_pairs
+from convis_tasks.scoring.parsing import parse_score
+from convis_tasks.scoring.retrieval import evaluate_retrieval
+from convis_tasks.scoring.unparsed import is_unparsed
+from convis_tasks.video.cache import require_model_readable
 
 DEFAULT_FRAMES = 8  # frames per video, i.e. 16 per pair, as in the benchmark
 
 
-def _process_docs_hook(name: str, load: Callable[[], list[dict]]) -> Callable:
+def _process_docs_hook(name: str, load: Callable[[], list[dict]], kind: str, concept: str | None) -> Callable:
     """A ``process_docs`` hook that replaces the placeholder split by the documents ``load()`` returns.
 
     Reading the documents only reads local files, so a failure is never transient. lmms-eval 0.7.3 retries
     ``process_docs`` on any ``Exception`` (tenacity, 5 tries 2 s apart) and then exits 0 with a ``RetryError``;
     the plugin's error is therefore re-raised as ``SystemExit`` (not an ``Exception``): no retry, exit status 1,
-    and the plugin's one-line message as the last line of the output.
+    and the plugin's one-line message as the last line of the output. Missing videos are not an error here (a
+    caption-only model needs none): the documents are registered with the run's clip session, which refuses them
+    at the first request for frames.
     """
 
     def process_docs(dataset):
@@ -35,20 +44,18 @@ def _process_docs_hook(name: str, load: Callable[[], list[dict]]) -> Callable:
         except Exception as exc:
             kind = "" if type(exc).__module__.startswith("convis_tasks") else f"{type(exc).__name__}: "
             raise SystemExit(f"convis: error: {name}: {kind}{exc}") from exc
-        from .utils.prefetch import register_documents
-
-        register_documents(docs)  # the first request then plans its rank's shard without reading them again
+        session().register_documents(docs)  # the first request then plans its rank's shard from them
         return datasets.Dataset.from_list(docs)
 
     process_docs.__name__ = name
+    process_docs.convis_task = (kind, concept)  # type: ignore[attr-defined]
     return process_docs
 
 
 def concept_docs(concept: str | None) -> Callable:
     """The pair-scoring documents of ``concept`` (None: the concept-free task)."""
-    from .utils.dataset import load_documents
-
-    return _process_docs_hook(f"docs_{concept or 'global'}", lambda: load_documents(concept))
+    return _process_docs_hook(f"docs_{concept or 'global'}", lambda: load_documents(concept, videos_required=False),
+                              "pair", concept)
 
 
 for _key in CONCEPT_KEYS:
@@ -64,20 +71,21 @@ def doc_to_visual(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> l
     """One video of 2N frames (N from video 1, then N from video 2), built once and cached on disk.
 
     The first request of a task plans this rank's clips, which a pool of worker processes then builds in
-    the background (``convis_tasks.utils.prefetch``; ``$CONVIS_PREFETCH_WORKERS=0`` builds each clip here,
+    the background (``convis_tasks.video.prefetch``; ``$CONVIS_PREFETCH_WORKERS=0`` builds each clip here,
     when asked for). With ``input: two_videos`` the two original files are passed instead, for models that
     take several videos.
     """
     kw = _kwargs(lmms_eval_specific_kwargs)
+    clips = session()
+    try:
+        clips.require_videos()
+    except FileNotFoundError as exc:  # as process_docs: exit status 1 and the one line, no harness retry
+        raise SystemExit(f"convis: error: {exc}") from exc
     if kw.get("input", "concat") == "two_videos":
-        from .utils.video import require_model_readable
-
         return require_model_readable(doc.get("pair_id"), doc.get("video1_path"), doc.get("video2_path"))
-    from .utils.prefetch import clip_for
-
     size = kw.get("frame_size")
-    return [clip_for(doc, int(kw.get("frames_per_video", DEFAULT_FRAMES)), tuple(size) if size else None,
-                     kw.get("cache_dir"))]
+    return [clips.clip_for(doc, int(kw.get("frames_per_video", DEFAULT_FRAMES)), tuple(size) if size else None,
+                           kw.get("cache_dir"))]
 
 
 def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
@@ -120,20 +128,16 @@ def _unique_records(records: list[dict]) -> list[dict]:
     Pairs are identified as everywhere else, by the videos' base names: two records of one pair with different
     scores or truths are an error, never a silent choice.
     """
-    from .utils.annotations import pair_key
-
     seen: dict[tuple, dict] = {}
     for r in records:
         key = (str(r["concept"]), *pair_key(r["video1"], r["video2"]))
         if key in seen and (seen[key]["score"], seen[key]["gt"]) != (r["score"], r["gt"]):
-            raise ValueError(f"pair {r['video1']} / {r['video2']} was scored twice with different answers")
+            raise InputError(f"pair {r['video1']} / {r['video2']} was scored twice with different answers")
         seen[key] = r
     return [seen[k] for k in sorted(seen)]
 
 
 def _correlation(records: list[dict], concept: str | None = None):
-    from .utils.annotations import pair_key
-
     records = _unique_records(records)
     preds, truth = {}, {}
     for r in records:
@@ -158,8 +162,7 @@ def aggregate_n(records: list[dict]) -> int:
 
 
 def aggregate_unparsed(records: list[dict]) -> int:
-    return sum(1 for r in _unique_records(records) if r["score"] is None or
-               (isinstance(r["score"], float) and math.isnan(r["score"])))
+    return sum(1 for r in _unique_records(records) if is_unparsed(r["score"]))
 
 
 def _concept_aggregator(concept: str, metric: str) -> Callable:
@@ -183,9 +186,8 @@ RETRIEVAL_METRICS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bot
 
 def retrieval_docs(concept: str) -> Callable:
     """One document per (anchor, candidate) ranked by humans for ``concept``."""
-    from .utils.dataset import load_retrieval_documents
-
-    return _process_docs_hook(f"retrieval_docs_{concept}", lambda: load_retrieval_documents(concept))
+    return _process_docs_hook(f"retrieval_docs_{concept}",
+                              lambda: load_retrieval_documents(concept, videos_required=False), "retrieval", concept)
 
 
 for _key in RETRIEVAL_CONCEPT_KEYS:
@@ -213,19 +215,17 @@ def process_retrieval_results(doc: dict, results: list[str]) -> dict:
 
 
 def _retrieval_result(records: list[dict]):
-    from .utils.retrieval import evaluate_retrieval
-
     human: dict[str, dict[str, float]] = {}
     scores: dict[str, dict[str, float | None]] = {}
     for r in records:
         known = scores.setdefault(r["anchor"], {})
         if r["candidate"] in known and known[r["candidate"]] != r["score"]:
-            raise ValueError(f"anchor {r['anchor']} candidate {r['candidate']} was scored twice with different "
+            raise InputError(f"anchor {r['anchor']} candidate {r['candidate']} was scored twice with different "
                              "answers")
         known[r["candidate"]] = r["score"]
         ranks = human.setdefault(r["anchor"], {})
         if r["candidate"] in ranks and ranks[r["candidate"]] != r["human_rank"]:
-            raise ValueError(f"anchor {r['anchor']} candidate {r['candidate']} carries two human ranks")
+            raise InputError(f"anchor {r['anchor']} candidate {r['candidate']} carries two human ranks")
         ranks[r["candidate"]] = r["human_rank"]
     return evaluate_retrieval(human, scores).to_dict()
 

@@ -25,11 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from convis_tasks.utils.annotations import load_ground_truth, load_ratings  # noqa: E402
-from convis_tasks.utils.concepts import CONCEPT_KEYS, get_concept  # noqa: E402
-from convis_tasks.utils.judge import caption_id, expected_score, format_expected_answer, digit_mass  # noqa: E402
-from convis_tasks.utils.metrics import score_pairs  # noqa: E402
-from convis_tasks.utils.parsing import parse_score  # noqa: E402
+from convis_tasks.reading.annotations import load_ground_truth, load_ratings  # noqa: E402
+from convis_tasks.concepts import CONCEPT_KEYS, get_concept  # noqa: E402
+from convis_tasks.reading.documents import caption_id
+from convis_tasks.scoring.expected import expected_score, format_expected_answer, digit_mass  # noqa: E402
+from convis_tasks.scoring.metrics import score_pairs  # noqa: E402
+from convis_tasks.scoring.parsing import parse_score  # noqa: E402
 
 CAPTIONERS = ("mPLUG-Owl3-7B-240728", "Qwen2.5-VL-7B-Instruct", "InternVL2_5-8B")
 MODES = ("greedy", "expected")
@@ -168,7 +169,7 @@ def table(args) -> str:
     ceiling = None
     vicos = args.reference / "vicos.user_inputs.json"
     if vicos.is_file():
-        from convis_tasks.report.ceiling import human_ceiling
+        from convis_tasks.scoring.ceiling import human_ceiling
 
         ceiling = human_ceiling(load_ratings(vicos), with_alpha=False)
 

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from convis_tasks.cli import run_correlate
-from convis_tasks.utils.concepts import CONCEPTS
+from convis_tasks.scoring.evaluate import run_correlate
+from convis_tasks.concepts import CONCEPTS
 
 
 def main(reference: Path) -> None:

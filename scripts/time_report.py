@@ -26,11 +26,11 @@ WEIGHTS = "main_action=0.4,location=0.6"
 RUNNER = """
 import argparse, sys
 from convis_tasks.cli import build_parser
-from convis_tasks.report.commands import add_commands
+from convis_tasks.cli.report import add_parsers
 parser = build_parser()
 sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 if "report" not in sub.choices:
-    add_commands(sub)
+    add_parsers(sub)
 args = parser.parse_args(sys.argv[1:])
 sys.exit(args.func(args))
 """
@@ -50,10 +50,10 @@ def report_argv(reference: Path, bootstrap: int = 0) -> list[str]:
 
 def in_process(reference: Path, bootstrap: int) -> tuple[float, float]:
     from convis_tasks.report.build import ReportOptions, build_report
-    from convis_tasks.report.composite import parse_weights
-    from convis_tasks.report.inputs import load_inputs, load_release_model
+    from convis_tasks.scoring.composite import parse_weights
+    from convis_tasks.reading.inputs import load_inputs, load_release_model
     from convis_tasks.report.tables import to_csv, to_latex, to_markdown
-    from convis_tasks.utils.annotations import load_ground_truth
+    from convis_tasks.reading.annotations import load_ground_truth
 
     start, cpu = time.perf_counter(), time.process_time()
     truth = load_ground_truth(reference / "vicos.user_inputs.json")

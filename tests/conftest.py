@@ -66,11 +66,11 @@ def llava_next(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _videos_required_again():
-    """Caption-only models switch the process-wide video requirement off (utils.dataset.set_videos_required);
-    every test starts and ends with the default, so no test depends on the order the suite runs in."""
-    from convis_tasks.utils.dataset import set_videos_required
+def _fresh_clip_session():
+    """The hooks keep the run's registered documents in the process's clip session (harness.clips); every test
+    starts and ends with none, so no test depends on the order the suite runs in."""
+    from convis_tasks.harness import clips
 
-    set_videos_required(True)
+    clips.close()
     yield
-    set_videos_required(True)
+    clips.close()

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from convis_tasks.utils.annotations import AnnotationError, load_ground_truth, load_ratings, split_pair_id
-from convis_tasks.utils.concepts import CONCEPT_KEYS, canonical_concept, parse_concepts
+from convis_tasks.reading.annotations import AnnotationError, load_ground_truth, load_ratings, split_pair_id
+from convis_tasks.concepts import CONCEPT_KEYS, canonical_concept, parse_concepts
 
 GT_KEYS = ["MainAction", "MainSubjects", "Location", "OrderOfActions", "MainObjects"]
 RAW_KEYS = ["MainAction", "MainSubjects", "Location", "OrderofActions", "MainObjects"]

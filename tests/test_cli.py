@@ -29,7 +29,7 @@ def truth(tmp_path):
 @pytest.fixture(autouse=True)
 def minimum_of_ten_pairs(monkeypatch):
     """These tests use five-pair truths: fix the small-sample minimum at 10 whatever utils.metrics sets."""
-    from convis_tasks.report import console
+    from convis_tasks.scoring import samplesize as console
 
     monkeypatch.setattr(console, "min_pairs", lambda: 10)
 
@@ -290,7 +290,7 @@ def test_output_files_need_an_existing_folder_and_nothing_is_created(tmp_path, t
 def test_an_internal_error_shows_the_traceback_then_the_line_to_act_on_last(capsys):
     import argparse
 
-    from convis_tasks.report.console import EXIT_INTERNAL, run_command
+    from convis_tasks.cli.common import EXIT_INTERNAL, run_command
 
     def broken(args):
         raise KeyError("boom")

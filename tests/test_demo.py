@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from convis_tasks.demo import DEMO_MODEL, DEMO_TASKS, demo_command
+from convis_tasks.harness.demo import DEMO_MODEL, DEMO_TASKS, demo_command
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from convis_tasks.doctor import FAIL, OK, Check, check_cache, check_data, format_checks
-from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+from convis_tasks.harness.doctor import FAIL, OK, Check, check_cache, check_data, format_checks
+from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,14 +118,14 @@ def test_format_puts_each_fix_under_its_problem_and_the_verdict_last():
                                             ("no_such_model_xyz", "lmms-eval has no model named 'no_such_model_xyz'")])
 def test_unknown_model_names(model, fragment):
     pytest.importorskip("lmms_eval")
-    from convis_tasks.doctor import model_checks
+    from convis_tasks.harness.doctor import model_checks
 
     (check,) = model_checks(model, import_module=False)
     assert check.status == FAIL and fragment in check.detail
 
 
 def test_pyav_missing_blocks_a_run_even_with_decord(monkeypatch):
-    import convis_tasks.doctor as D
+    import convis_tasks.harness.doctor as D
 
     real = D._module_version
 

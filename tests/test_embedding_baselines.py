@@ -29,15 +29,17 @@ pytest.importorskip("transformers")
 from lmms_eval.api.instance import Instance  # noqa: E402
 
 from convis_tasks import hooks, task_path  # noqa: E402
-from convis_tasks.cli import run_correlate  # noqa: E402
-from convis_tasks.model_wrappers import MODELS  # noqa: E402
+from convis_tasks.scoring.evaluate import run_correlate  # noqa: E402
+from convis_tasks.model_wrappers.manifest import MODELS  # noqa: E402
 from convis_tasks.model_wrappers import captions as caption_task  # noqa: E402
-from convis_tasks.model_wrappers.embedding import (  # noqa: E402
-    CaptionSimilarity, CrossModalSimilarity, FrameEmbeddingSimilarity, cosine_to_score, format_answer)
-from convis_tasks.utils.concepts import CONCEPT_KEYS  # noqa: E402
-from convis_tasks.utils.dataset import DEMO_DIR, load_documents  # noqa: E402
-from convis_tasks.utils.parsing import parse_score  # noqa: E402
-from convis_tasks.utils.video import PairClipCache, read_frames  # noqa: E402
+from convis_tasks.model_wrappers.embedding import (CaptionSimilarity, CrossModalSimilarity,  # noqa: E402
+                                                   FrameEmbeddingSimilarity, cosine_to_score, format_answer)
+from convis_tasks.concepts import CONCEPT_KEYS  # noqa: E402
+from convis_tasks.reading.datafolder import DEMO_DIR
+from convis_tasks.reading.documents import load_documents  # noqa: E402
+from convis_tasks.scoring.parsing import parse_score  # noqa: E402
+from convis_tasks.video.cache import PairClipCache
+from convis_tasks.video.decode import read_frames  # noqa: E402
 
 FRAMES = 8
 ANSWER = re.compile(r"Score: (\d\.\d{8}) \(cosine (-?\d\.\d{8})\)")
@@ -103,7 +105,7 @@ class _Spy:
 
 def test_models_are_registered_for_the_entry_point():
     for name in ("convis_frame_embedding", "convis_caption_similarity", "convis_clipscore"):
-        module, _, cls = MODELS[name].rpartition(".")
+        module, _, cls = MODELS[name].class_path.rpartition(".")
         assert hasattr(__import__(module, fromlist=[cls]), cls)
 
 
@@ -364,7 +366,8 @@ def test_caption_similarity_is_the_cosine_of_minilm_embeddings(tmp_path):
 def test_caption_similarity_runs_on_the_pair_list_without_the_video_files(tmp_path):
     import shutil
 
-    from convis_tasks.utils.dataset import DEMO_DIR, load_documents
+    from convis_tasks.reading.datafolder import DEMO_DIR
+    from convis_tasks.reading.documents import load_documents
 
     captions = _demo_captions(tmp_path / "captions")
     data = tmp_path / "data"  # the pair list alone, no video file

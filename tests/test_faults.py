@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from convis_tasks import hooks
-from convis_tasks.utils.journal import AnswerJournal, JournalError, input_identity, request_key
-from convis_tasks.utils.video import VideoDecodeError, read_frames, write_clip
+from convis_tasks.harness.journal import AnswerJournal, JournalError, input_identity, request_key
+from convis_tasks.video.decode import VideoDecodeError, read_frames
+from convis_tasks.video.encode import write_clip
 
 
 def test_truncated_mp4_is_a_decode_error_naming_the_file(tmp_path):

@@ -33,9 +33,9 @@ pytestmark = [
 ]
 
 from convis_tasks import task_path  # noqa: E402
-from convis_tasks.utils.dataset import DEMO_DIR  # noqa: E402
-from convis_tasks.utils.prompts import render_prompt  # noqa: E402
-from convis_tasks.utils.video import count_frames, read_frames  # noqa: E402
+from convis_tasks.reading.datafolder import DEMO_DIR  # noqa: E402
+from convis_tasks.prompting import render_prompt  # noqa: E402
+from convis_tasks.video.decode import count_frames, read_frames  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_models import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD  # noqa: E402
@@ -347,7 +347,7 @@ def test_harness_llava_hf_receives_the_clip(env, llava_dir, captured, kind, max_
 
 
 def _clip_of(doc_id: int) -> str:
-    from convis_tasks.utils.video import PairClipCache
+    from convis_tasks.video.cache import PairClipCache
 
     video1, video2 = _pair(doc_id)
     return PairClipCache().get(video1, video2, n_frames=N)

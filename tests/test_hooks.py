@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 
 from convis_tasks import hooks
-from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR, DataNotFoundError, load_documents, resolve_data_dir
+from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR, DataNotFoundError
+from convis_tasks.reading.documents import load_documents, resolve_data_dir
 
 DEMO_PAIRS = [json.loads(line) for line in (DEMO_DIR / "ConVIS.jsonl").read_text().splitlines() if line.strip()]
 
@@ -71,7 +72,7 @@ def test_prompt_kwargs_variant_and_free_text_concept():
 
 
 def test_two_videos_input_passes_both_originals(monkeypatch):
-    from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+    from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR
 
     monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
     doc = hooks.docs_location(None)[0]

@@ -32,8 +32,8 @@ pytestmark = [
 ]
 
 from convis_tasks import task_path  # noqa: E402
-from convis_tasks.utils.dataset import DEMO_DIR  # noqa: E402
-from convis_tasks.utils.prompts import render_prompt  # noqa: E402
+from convis_tasks.reading.datafolder import DEMO_DIR  # noqa: E402
+from convis_tasks.prompting import render_prompt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_harness_models import N, _pair, _resized, which_pair  # noqa: E402
@@ -158,7 +158,8 @@ def test_llava_vid_cli_gives_generate_2N_frames_video1_then_video2_and_the_promp
 
 @pytest.mark.slow
 def test_llava_onevision_default_budget_repeats_frames_and_moves_the_boundary(llava_next, tmp_path):
-    from convis_tasks.utils.video import PairClipCache, read_frames
+    from convis_tasks.video.cache import PairClipCache
+    from convis_tasks.video.decode import read_frames
 
     _, _, calls = run_cli("llava_onevision", "conv_template=qwen_1_5,model_name=llava_qwen,device=cpu,device_map=auto",
                           llava_next, tmp_path)  # the harness's default max_frames_num=32

@@ -15,10 +15,10 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 
 from convis_tasks import task_path
-from convis_tasks.cli import run_correlate, run_retrieval
-from convis_tasks.utils.dataset import DEMO_DIR
-from convis_tasks.utils.prompts import render_prompt
-from convis_tasks.utils.video import count_frames, read_frames
+from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
+from convis_tasks.reading.datafolder import DEMO_DIR
+from convis_tasks.prompting import render_prompt
+from convis_tasks.video.decode import count_frames, read_frames
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None,
                                 reason="lmms-eval is not installed (pip install -e '.[harness]')")

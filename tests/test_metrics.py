@@ -4,8 +4,8 @@ import warnings
 
 import pytest
 
-from convis_tasks.utils.metrics import (MIN_PAIRS, ConstantInputWarning, EmptyEvaluationError, SmallSampleWarning,
-                                        correlate, score_pairs)
+from convis_tasks.scoring.metrics import (MIN_PAIRS, ConstantInputWarning, EmptyEvaluationError, SmallSampleWarning,
+                                          correlate, score_pairs)
 
 
 def test_perfect_and_reversed_agreement():

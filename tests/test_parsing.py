@@ -1,6 +1,8 @@
 import pytest
 
-from convis_tasks.utils.parsing import NEUTRAL_SCORE, parse_score, score_or_neutral
+from convis_tasks.scoring.unparsed import NEUTRAL_SCORE
+from convis_tasks.scoring.parsing import parse_score
+from convis_tasks.scoring.unparsed import counted as score_or_neutral
 
 
 @pytest.mark.parametrize("answer, expected", [

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from convis_tasks.report.inputs import load_inputs
+from convis_tasks.reading.inputs import load_inputs
 from convis_tasks.report.plots import bars_data, concept_matrix_data, distribution_data, frames_data
-from convis_tasks.utils.annotations import load_ground_truth
-from convis_tasks.utils.concepts import CONCEPTS, CONCEPT_KEYS
+from convis_tasks.reading.annotations import load_ground_truth
+from convis_tasks.concepts import CONCEPTS, CONCEPT_KEYS
 from test_report_support import DEMO_GT, demo_rows, make_run
 from test_report_tables import cli
 
@@ -46,7 +46,7 @@ def test_frames_curve_reads_frames_from_each_runs_config(runs):
     items = load_inputs([f"M={runs / f'm{n}'}" for n in (16, 4, 8)] + [str(runs / "other8")], merge=False)
     data = frames_data(items, load_ground_truth(DEMO_GT))
     assert [n for n, _ in data["M"]] == [4, 8, 16] and [n for n, _ in data["org/other-2b"]] == [8]
-    from convis_tasks.cli import run_correlate
+    from convis_tasks.scoring.evaluate import run_correlate
 
     scored = run_correlate(str(runs / "m8"), str(DEMO_GT))
     assert dict(data["M"])[8] == pytest.approx(np.mean([scored[c]["spearman"] for c in CONCEPT_KEYS]), abs=1e-12)
@@ -60,7 +60,7 @@ def test_frames_curve_reads_frames_from_each_runs_config(runs):
 def test_bars_and_distribution_data(runs):
     items = load_inputs([str(runs / "other8")])
     truth = load_ground_truth(DEMO_GT)
-    from convis_tasks.cli import run_correlate
+    from convis_tasks.scoring.evaluate import run_correlate
 
     scored = run_correlate(str(runs / "other8"), str(DEMO_GT))
     bars = bars_data(items, truth)["org/other-2b"]
@@ -127,7 +127,7 @@ def test_labels_are_drawn_literally_never_as_mathtext(runs, tmp_path):
 
 
 def test_a_plot_of_nothing_is_an_error_and_a_small_sample_warns(tmp_path, monkeypatch):
-    from convis_tasks.report import console
+    from convis_tasks.scoring import samplesize as console
 
     monkeypatch.setattr(console, "min_pairs", lambda: 10)
     rows = demo_rows()

@@ -1,4 +1,4 @@
-"""Background preparation of pair clips (convis_tasks.utils.prefetch): same clips, each video decoded once,
+"""Background preparation of pair clips (convis_tasks.video.prefetch): same clips, each video decoded once,
 the rank's shard only, errors naming the pair.  Videos are made here (solid colours, frame k = colour k)."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from convis_tasks import hooks
-from convis_tasks.utils import prefetch as P
-from convis_tasks.utils import video as V
-from convis_tasks.utils.video import PairClipCache, VideoDecodeError
+from convis_tasks.video import prefetch as P
+from convis_tasks.video import decode as V
+from convis_tasks.video.cache import PairClipCache
+from convis_tasks.video.decode import VideoDecodeError
 
 COLOURS = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255),
                     (128, 128, 128), (255, 128, 0), (0, 0, 0), (255, 255, 255)], dtype=np.uint8)
@@ -185,7 +186,7 @@ def test_doc_to_visual_with_a_missing_path_names_the_pair(tmp_path, videos):
 def test_process_docs_registers_its_documents_once_and_the_first_request_plans_from_them(tmp_path, monkeypatch):
     import warnings
 
-    from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+    from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR
 
     monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
     monkeypatch.setenv("WORLD_SIZE", "1")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from convis_tasks import task_path
-from convis_tasks.utils.dataset import DEMO_DIR
+from convis_tasks.reading.datafolder import DEMO_DIR
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None,
                                 reason="lmms-eval is not installed (pip install -e '.[harness]')")

@@ -1,6 +1,6 @@
 import pytest
 
-from convis_tasks.utils.prompts import PROMPT_VARIANTS, render_prompt
+from convis_tasks.prompting import PROMPT_VARIANTS, render_prompt
 
 # The benchmark prompt as the issue and the paper state it, for concept C.
 BENCHMARK = (

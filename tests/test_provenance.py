@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from convis_tasks import __version__, hooks
-from convis_tasks.utils import provenance as prov
+from convis_tasks.reading import provenance as prov
 
 
 def test_versions_come_from_the_installed_distributions():
@@ -34,7 +34,7 @@ def test_computed_once_and_each_caller_gets_its_own_copy():
 
 
 def test_reading_the_versions_imports_neither_torch_nor_lmms_eval():
-    code = ("import sys; from convis_tasks.utils.provenance import provenance; provenance();"
+    code = ("import sys; from convis_tasks.reading.provenance import provenance; provenance();"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'lmms_eval', 'transformers', 'decord', 'av')];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

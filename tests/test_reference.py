@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from convis_tasks.cli import run_correlate
-from convis_tasks.utils.agreement import agreement
-from convis_tasks.utils.annotations import load_ground_truth, load_ratings
-from convis_tasks.utils.concepts import CONCEPT_KEYS
+from convis_tasks.scoring.evaluate import run_correlate
+from convis_tasks.scoring.agreement import agreement
+from convis_tasks.reading.annotations import load_ground_truth, load_ratings
+from convis_tasks.concepts import CONCEPT_KEYS
 
 FOLDERS = {"main_action": "Main_Action", "main_subjects": "Main_Subjects", "main_objects": "Main_Objects",
            "location": "Location", "order_of_actions": "Order_Of_Actions"}

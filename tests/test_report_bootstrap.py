@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau, rankdata, spearmanr
 
-from convis_tasks.report.bootstrap import bootstrap_ci, paired_bootstrap, resample_indices
-from convis_tasks.report.fastcorr import (kendall_weighted, masked_rows, resampled_correlations, spearman_kendall,
-                                          spearman_weighted)
+from convis_tasks.scoring.bootstrap import bootstrap_ci, paired_bootstrap, resample_indices
+from convis_tasks.scoring.fastcorr import (kendall_weighted, masked_rows, resampled_correlations, spearman_kendall,
+                                           spearman_weighted)
 
 
 def synthetic(n: int, seed: int = 0, noise: float = 1.0):
@@ -113,7 +113,7 @@ def test_bootstrap_of_the_release_size_is_fast():
 
 
 def test_rank_helper_matches_rankdata_average():
-    from convis_tasks.report.fastcorr import _weighted_ranks
+    from convis_tasks.scoring.fastcorr import _weighted_ranks
 
     values = np.array([2.0, 1.0, 2.0, 3.0])
     w = np.array([[1.0, 2.0, 0.0, 1.0]])

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from convis_tasks.report.build import HUMAN_LABEL, ReportOptions, build_report
-from convis_tasks.report.ceiling import COMPOSITE, human_ceiling, loao
-from convis_tasks.report.composite import parse_weights
-from convis_tasks.report.inputs import load_release_model
-from convis_tasks.utils.agreement import agreement
-from convis_tasks.utils.annotations import load_ground_truth
+from convis_tasks.scoring.ceiling import COMPOSITE, human_ceiling, loao
+from convis_tasks.scoring.composite import parse_weights
+from convis_tasks.reading.inputs import load_release_model
+from convis_tasks.scoring.agreement import agreement
+from convis_tasks.reading.annotations import load_ground_truth
 
 # Location ratings of annotators A, B, C on pairs p1..p4 (C did not rate p4); every concept gets the same ratings.
 RATINGS = {"A": [1, 2, 3, 4], "B": [2, 1, 4, 3], "C": [1, 3, 5, None]}
@@ -74,7 +74,7 @@ def test_annotators_with_constant_ratings_or_too_few_pairs_are_counted_not_avera
 
 def test_means_only_ground_truth_skips_the_row_with_a_note(tmp_path):
     from test_report_support import DEMO_GT, make_run
-    from convis_tasks.report.inputs import load_inputs
+    from convis_tasks.reading.inputs import load_inputs
 
     make_run(tmp_path / "run")
     report = build_report(load_inputs([str(tmp_path / "run")]), load_ground_truth(DEMO_GT))

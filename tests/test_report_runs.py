@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import convis_in_process
-from convis_tasks.report.inputs import load_inputs
+from convis_tasks.reading.inputs import load_inputs
 from convis_tasks.report.plots import bars_data
-from convis_tasks.report.runs import RunSelectionError, select_runs
+from convis_tasks.reading.runs import RunSelectionError, select_runs
 from convis_tasks.report.submission import score_submission
-from convis_tasks.utils.annotations import load_ground_truth
-from convis_tasks.utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
-from convis_tasks.utils.rankings import load_rankings
+from convis_tasks.reading.annotations import load_ground_truth
+from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
+from convis_tasks.reading.rankings import load_rankings
 from test_report_support import DEMO_GT, DEMO_RANKINGS, make_run
 
 
@@ -176,7 +176,7 @@ def test_run_paths_sharing_a_default_label_follow_the_rule_too(tmp_path):
     second = _keep(make_run(tmp_path / "b", seed=2, date="20260102_000000"), ["convis_location"])
     (item,) = load_inputs([str(tmp_path / "a"), str(tmp_path / "b")])  # one model name: one model
     truth = load_ground_truth(DEMO_GT)
-    from convis_tasks.utils.metrics import score_pairs
+    from convis_tasks.scoring.metrics import score_pairs
 
     rho = {c: score_pairs(item.predictions.scores[c], truth.by_concept(c)).spearman for c in ("location", "main_action")}
     assert rho["location"] == pytest.approx(_metric(second, "convis_location"), abs=1e-12)
@@ -221,7 +221,7 @@ def test_a_symlink_loop_in_an_output_folder_is_walked_once(tmp_path):
 
 def test_concept_free_retrieval_scores_are_a_row_of_their_own(tmp_path):
     from convis_tasks.report.build import build_report
-    from convis_tasks.report.inputs import ReportInput
+    from convis_tasks.reading.inputs import ReportInput
 
     rankings = load_rankings(DEMO_RANKINGS)
     own = {a: {c: float(len(c) % 5 + 1) for c in ranks} for a, ranks in rankings["location"].items()}

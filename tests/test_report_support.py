@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 from convis_tasks import hooks
-from convis_tasks.utils.concepts import CONCEPTS, CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
+from convis_tasks.concepts import CONCEPTS, CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 
 DEMO_DIR = Path(hooks.__file__).resolve().parent / "demo_data"
 DEMO_GT = DEMO_DIR / "ConVIS.jsonl"
@@ -124,7 +124,7 @@ def make_run(folder: Path, rows: list[dict] | None = None, seed: int = 0, frames
 
 
 def test_a_hand_built_run_reads_like_a_real_one(tmp_path):
-    from convis_tasks.cli import run_correlate, run_retrieval
+    from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
 
     results_file = make_run(tmp_path / "run")
     results = json.loads(results_file.read_text())["results"]

@@ -14,13 +14,13 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 
 from convis_tasks.report.build import HUMAN_LABEL, RANDOM_LABEL, ReportOptions, build_report
-from convis_tasks.report.commands import add_commands
-from convis_tasks.report.composite import WeightsError, parse_weights, score_composite
-from convis_tasks.report.inputs import load_inputs
+from convis_tasks.cli.report import add_parsers
+from convis_tasks.scoring.composite import WeightsError, parse_weights, score_composite
+from convis_tasks.reading.inputs import load_inputs
 from convis_tasks.report.tables import Column, Row, Table, marks, to_csv, to_latex, to_markdown
-from convis_tasks.utils.annotations import load_ground_truth
-from convis_tasks.utils.predictions import PredictionError, Predictions
-from convis_tasks.utils.rankings import load_rankings
+from convis_tasks.reading.annotations import load_ground_truth
+from convis_tasks.reading.predictions import PredictionError, Predictions
+from convis_tasks.reading.rankings import load_rankings
 from test_report_support import DEMO_GT, DEMO_RANKINGS, demo_rows, make_run, write_gt
 
 GT_KEYS = {"main_action": "MainAction", "main_subjects": "MainSubjects", "main_objects": "MainObjects",
@@ -30,7 +30,7 @@ GT_KEYS = {"main_action": "MainAction", "main_subjects": "MainSubjects", "main_o
 def cli(*argv) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="convis")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_commands(sub)
+    add_parsers(sub)
     args = parser.parse_args([str(a) for a in argv])
     out, err = io.StringIO(), io.StringIO()
     stdout, stderr = sys.stdout, sys.stderr
@@ -136,7 +136,7 @@ def runs(tmp_path_factory):
 
 def _scipy(run_seed_rows, concept, answers):
     """rho, tau of answers (parsed, unparsed = 3) against the demo means, straight from scipy."""
-    from convis_tasks.utils.parsing import parse_score
+    from convis_tasks.scoring.parsing import parse_score
 
     x = [parse_score(a) or 3.0 for a in answers]
     y = [r[GT_KEYS[concept]] for r in run_seed_rows]
@@ -233,8 +233,8 @@ def test_conflicting_merge_is_refused(tmp_path):
 def test_report_path_imports_neither_torch_lmms_eval_nor_matplotlib(runs, tmp_path):
     code = f"""
 import argparse, sys
-from convis_tasks.report.commands import add_commands
-p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command", required=True); add_commands(sub)
+from convis_tasks.cli.report import add_parsers
+p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command", required=True); add_parsers(sub)
 assert "scipy" not in sys.modules, "registering the commands must stay light"
 for argv in (["report", "{runs / 'a'}", "--ground-truth", "{DEMO_GT}", "--rankings", "{DEMO_RANKINGS}",
               "--bootstrap", "50", "--weights", "location=1", "--latex", "{tmp_path / 'x.tex'}"],
@@ -254,8 +254,8 @@ assert not heavy, heavy
 # --- the release -------------------------------------------------------------------------------------------------
 
 def test_release_report_matches_convis_correlate_and_has_the_ceiling_row(reference):
-    from convis_tasks.cli import run_correlate
-    from convis_tasks.report.inputs import load_release_model
+    from convis_tasks.scoring.evaluate import run_correlate
+    from convis_tasks.reading.inputs import load_release_model
 
     raw = str(reference / "vicos.user_inputs.json")
     dino = reference / "computed_similarities" / "dinov2-large" / "dinov2-large_similarities.json"

@@ -68,8 +68,26 @@ def test_resume_reuses_answers_and_recomputes_only_what_changed(tmp_path, monkey
     assert _Counting.calls == 8  # a changed prompt makes every answer stale
 
 
+def test_answers_journaled_under_other_package_versions_are_recomputed_not_reused(tmp_path, monkeypatch, capsys):
+    """#19 provenance: a journal filled with torch 2.14.1 answers none of a run made with another torch."""
+    from convis_tasks.model_wrappers import resumable
+    from convis_tasks.reading.provenance import provenance
+
+    docs = [{"pair_id": f"p{i}", "video1_path": None, "video2_path": None} for i in range(2)]
+    _Counting.calls = 0
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    assert _Counting.calls == 2  # same environment: reused
+    capsys.readouterr()
+    monkeypatch.setattr(resumable, "provenance", lambda: {**provenance(), "torch": "0.0.0-other"})
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+    assert _Counting.calls == 4
+    err = capsys.readouterr().err
+    assert "2 stale" in err and "package versions" in err
+
+
 def test_edited_answer_in_the_journal_stops_the_run_naming_the_line(tmp_path, monkeypatch):
-    from convis_tasks.utils.journal import JournalError
+    from convis_tasks.harness.journal import JournalError
 
     docs = [{"pair_id": "a|b", "video1_path": None, "video2_path": None}]
     _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))

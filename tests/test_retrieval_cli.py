@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from convis_tasks.cli import main, run_retrieval
-from convis_tasks.utils.annotations import AnnotationError
-from convis_tasks.utils.rankings import load_candidate_sets, load_rankings
+from convis_tasks.cli import main
+from convis_tasks.scoring.evaluate import run_retrieval
+from convis_tasks.reading.annotations import AnnotationError
+from convis_tasks.reading.rankings import load_candidate_sets, load_rankings
 
 
 def _ranks_from_scores(scores: dict) -> dict:
@@ -100,7 +101,7 @@ def test_no_complete_anchor_is_an_error_not_a_null_table(tmp_path, capsys):
 
 
 def test_concept_free_scores_are_marked_and_concept_scores_are_not(tmp_path):
-    from convis_tasks.cli import retrieval_table
+    from convis_tasks.report.text import retrieval_table
 
     rankings = _write(tmp_path, "ranked.json", [{"anchor": "a.mp4", "Location": {"b.mp4": 1, "c.mp4": 2},
                                                  "MainAction": {"b.mp4": 2, "c.mp4": 1}}])

@@ -7,14 +7,8 @@ import random
 
 import pytest
 
-from convis_tasks.utils.retrieval import (
-    AnchorMetrics,
-    RetrievalInputError,
-    anchor_metrics,
-    dense_levels,
-    evaluate_retrieval,
-    random_choice_expectation,
-)
+from convis_tasks.scoring.retrieval import (AnchorMetrics, RetrievalInputError, anchor_metrics, dense_levels,
+                                            evaluate_retrieval, random_choice_expectation)
 
 # Discounts 1/log2(pos + 1) of positions 1..4: 1, 1/log2(3) ~ 0.6309297535714574, 1/2, 1/log2(5) ~ 0.4306765580733931
 D1, D2, D3, D4 = 1.0, 1.0 / math.log2(3), 0.5, 1.0 / math.log2(5)
@@ -23,7 +17,7 @@ TOP_TIE = {"a": 1, "b": 1, "c": 2, "d": 3}  # a, b tied most similar: rel 3, 3, 
 
 
 def test_module_does_not_import_torch_or_lmms_eval():
-    import convis_tasks.utils.retrieval as mod
+    import convis_tasks.scoring.retrieval as mod
 
     source = open(mod.__file__, encoding="utf-8").read()
     assert "import torch" not in source and "lmms_eval" not in source
@@ -178,7 +172,7 @@ def test_anchor_missing_a_candidate_is_excluded_or_strict_raises():
 
 
 def test_no_evaluated_anchor_is_an_error_naming_the_excluded_ones_never_a_null_result():
-    from convis_tasks.utils.metrics import EmptyEvaluationError
+    from convis_tasks.scoring.metrics import EmptyEvaluationError
 
     with pytest.raises(EmptyEvaluationError, match=r"no anchor.*'v'"):
         evaluate_retrieval({"v": FOUR}, {})
@@ -235,7 +229,7 @@ def test_larger_m_is_supported():
 def test_fewer_than_min_anchors_warn_and_min_anchors_do_not():
     import warnings
 
-    from convis_tasks.utils.metrics import MIN_ANCHORS, SmallSampleWarning
+    from convis_tasks.scoring.metrics import MIN_ANCHORS, SmallSampleWarning
 
     human = {f"v{i}": FOUR for i in range(MIN_ANCHORS)}
     scores = {f"v{i}": {c: float(5 - r) for c, r in FOUR.items()} for i in range(MIN_ANCHORS)}

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from convis_tasks import run as convis_run
-from convis_tasks.run import (Problem, RunError, TaskInfo, check_data, check_outcome, failure_message,
-                              launcher_command, leaf_tasks, model_reads_videos, new_run_folder, resolve_tasks,
-                              task_index)
-from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+from convis_tasks.harness import run as convis_run
+from convis_tasks.harness.preflight import Problem, check_data, model_reads_videos
+from convis_tasks.harness.run import (RunError, TaskInfo, check_outcome, launcher_command, leaf_tasks, new_run_folder,
+                                      resolve_tasks, task_index)
+from convis_tasks.harness.launch import failure_message
+from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 CONCEPT_TASKS = ["convis_main_action", "convis_main_subjects", "convis_main_objects", "convis_location",
@@ -115,24 +116,18 @@ def test_caption_only_models_skip_the_video_check(tmp_path, monkeypatch):
     assert len(check_data(tasks, reads_videos=True)) == 1
 
 
-def test_reads_videos_is_read_from_the_wrapper_source_through_its_bases(tmp_path, monkeypatch):
-    pkg = tmp_path / "fakewrappers"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "base.py").write_text("import torch_is_never_imported_here\n\n"
-                                 "class TextOnly:\n    reads_videos = False\n")
-    (pkg / "judge.py").write_text("from .base import TextOnly\n\nclass Judge(TextOnly):\n    name = 'j'\n\n"
-                                  "class Watcher:\n    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from convis_tasks import model_wrappers
+def test_reads_videos_is_read_from_the_model_manifest_without_importing_the_model(monkeypatch):
+    from convis_tasks.model_wrappers import manifest
 
-    monkeypatch.setitem(model_wrappers.MODELS, "fake_judge", "fakewrappers.judge.Judge")
-    monkeypatch.setitem(model_wrappers.MODELS, "fake_watcher", "fakewrappers.judge.Watcher")
+    monkeypatch.setitem(manifest.MODELS, "fake_judge", manifest.ModelSpec("fakewrappers.judge.Judge",
+                                                                          reads_videos=False))
+    monkeypatch.setitem(manifest.MODELS, "fake_watcher", manifest.ModelSpec("fakewrappers.judge.Watcher"))
     assert model_reads_videos("fake_judge") is False
     assert model_reads_videos("fake_watcher") is True
     assert model_reads_videos("convis_resumable", "inner=fake_judge,journal=/tmp/j") is False
     assert model_reads_videos("llava_onevision") is True
-    assert "torch_is_never_imported_here" not in sys.modules
+    assert model_reads_videos("convis_caption_judge") is False and model_reads_videos("convis_caption_similarity") is False
+    assert "fakewrappers" not in sys.modules
 
 
 # --- after the run ----------------------------------------------------------------------------------------------
@@ -141,7 +136,7 @@ def test_failure_message_prefers_the_plugins_own_line():
     retry = ("\x1b[31mERROR\x1b[0m | lmms_eval.__main__:cli_evaluate:614 - Error during evaluation: RetryError[<Future "
              "at 0x7f state=finished raised DataNotFoundError>]. Please set `--verbosity=DEBUG` to get more "
              "information.")
-    assert failure_message("Traceback (most recent call last):\n  File x\nconvis_tasks.utils.video.VideoDecodeError: "
+    assert failure_message("Traceback (most recent call last):\n  File x\nconvis_tasks.video.decode.VideoDecodeError: "
                            "cannot decode /d/v1.mp4: moov atom not found\n" + retry) == \
         "VideoDecodeError: cannot decode /d/v1.mp4: moov atom not found"
     assert failure_message("noise\nconvis: error: docs_location: $CONVIS_DATA_DIR points at /x\n") == \
@@ -204,7 +199,7 @@ def test_the_hook_turns_a_plugin_error_into_an_exit_that_tenacity_does_not_retry
     from tenacity import retry, stop_after_attempt
 
     from convis_tasks import hooks
-    from convis_tasks.utils.dataset import DataNotFoundError
+    from convis_tasks.reading.datafolder import DataNotFoundError
 
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "nowhere"))
     calls = []

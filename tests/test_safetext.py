@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from convis_tasks.utils import safetext
+from convis_tasks import safetext
 
 HOSTILE = "\x1b[31mred\x1b[0m\r\nnext\x07\u202eevil\u200b\x9b2J"
 

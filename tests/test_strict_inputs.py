@@ -8,14 +8,15 @@ import threading
 
 import pytest
 
-from convis_tasks.utils.agreement import AgreementError, agreement
-from convis_tasks.utils.annotations import AnnotationError, EmptyGroundTruthError, load_ground_truth, load_ratings
-from convis_tasks.utils.dataset import (DATA_ENV, DEMO_DIR, OUTSIDE_ENV, VideoPathError, check_videos,
-                                        load_documents, set_videos_required, walk_files)
-from convis_tasks.utils.metrics import EmptyEvaluationError
-from convis_tasks.utils.predictions import (SCALE_RATING, SCALE_SIMILARITY, EmptyPredictionsError, PredictionError,
-                                            load_log_samples, load_release)
-from convis_tasks.utils.rankings import load_candidate_sets, load_rankings, load_retrieval_predictions
+from convis_tasks.scoring.agreement import AgreementError, agreement
+from convis_tasks.reading.annotations import AnnotationError, EmptyGroundTruthError, load_ground_truth, load_ratings
+from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR
+from convis_tasks.reading.names import OUTSIDE_ENV, VideoPathError, walk_files
+from convis_tasks.reading.documents import check_videos, load_documents
+from convis_tasks.scoring.metrics import EmptyEvaluationError
+from convis_tasks.reading.predictions import (SCALE_RATING, SCALE_SIMILARITY, EmptyPredictionsError, PredictionError,
+                                              load_log_samples, load_release)
+from convis_tasks.reading.rankings import load_candidate_sets, load_rankings, load_retrieval_predictions
 
 GT_KEYS = ["MainAction", "MainSubjects", "Location", "OrderOfActions", "MainObjects"]
 RAW_KEYS = ["MainAction", "MainSubjects", "Location", "OrderofActions", "MainObjects"]
@@ -220,7 +221,7 @@ def test_empty_predictions_are_an_error(tmp_path):
 
 
 def test_predictions_sharing_no_pair_with_the_truth_raise_in_the_cli(tmp_path):
-    from convis_tasks.cli import run_correlate
+    from convis_tasks.scoring.evaluate import run_correlate
 
     truth = _jsonl(tmp_path / "ConVIS.jsonl", [_row("a.mp4", "b.mp4", 2.0), _row("c.mp4", "d.mp4", 4.0)])
     preds = _release(tmp_path, [4.0, 2.0])  # pairs a0/b0, a1/b1: none in the truth
@@ -375,15 +376,11 @@ def test_videos_required_by_default_and_optional_for_caption_only_models(tmp_pat
     victim.unlink()
     with pytest.raises(FileNotFoundError, match=victim.name):
         load_documents("location", data)
-    set_videos_required(False)
-    try:
-        docs = load_documents(None, data)
-        paths = [d[f"video{i}_path"] for d in docs for i in (1, 2)]
-        assert None in paths and all(p is None or os.path.isfile(p) for p in paths)
-        assert sum(p is None for p in paths) == sum(
-            1 for d in docs for i in (1, 2) if d[f"video{i}"].endswith(victim.name))
-    finally:
-        set_videos_required(True)
+    docs = load_documents(None, data, videos_required=False)
+    paths = [d[f"video{i}_path"] for d in docs for i in (1, 2)]
+    assert None in paths and all(p is None or os.path.isfile(p) for p in paths)
+    assert sum(p is None for p in paths) == sum(
+        1 for d in docs for i in (1, 2) if d[f"video{i}"].endswith(victim.name))
     with pytest.raises(FileNotFoundError):
         load_documents("location", data)
 
@@ -412,8 +409,8 @@ def test_alpha_of_identical_ratings_is_nan_with_a_named_warning():
 
     import numpy as np
 
-    from convis_tasks.utils.agreement import krippendorff_alpha
-    from convis_tasks.utils.metrics import ConstantInputWarning
+    from convis_tasks.scoring.agreement import krippendorff_alpha
+    from convis_tasks.scoring.metrics import ConstantInputWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -434,7 +431,7 @@ def test_a_line_separator_inside_an_answer_is_not_a_line_end(tmp_path):
 
 
 def test_unreadable_bytes_are_errors_naming_the_file_not_tracebacks(tmp_path):
-    from convis_tasks.utils.journal import AnswerJournal, JournalError
+    from convis_tasks.harness.journal import AnswerJournal, JournalError
 
     samples = tmp_path / "x_samples_convis_location.jsonl"
     samples.write_bytes(b"\xff\xfe\x00garbage")
@@ -447,7 +444,7 @@ def test_unreadable_bytes_are_errors_naming_the_file_not_tracebacks(tmp_path):
 
 
 def test_score_pairs_refuses_booleans_and_infinities_instead_of_reading_them_as_numbers():
-    from convis_tasks.utils.metrics import score_pairs
+    from convis_tasks.scoring.metrics import score_pairs
 
     keys = [(f"a{i}.mp4", f"b{i}.mp4") for i in range(3)]
     truth = dict(zip(keys, [1.0, 2.0, 3.0]))

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from convis_tasks.cli import run_correlate, run_retrieval
+from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
 from convis_tasks.report.submission import (REQUIRED_METADATA, SubmissionError, build_from_run, guess_size,
                                             score_submission, validate)
-from convis_tasks.utils.annotations import load_ground_truth
-from convis_tasks.utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
-from convis_tasks.utils.rankings import load_rankings
+from convis_tasks.reading.annotations import load_ground_truth
+from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
+from convis_tasks.reading.rankings import load_rankings
 from test_report_support import DEMO_GT, DEMO_RANKINGS, make_run
 from test_report_tables import cli
 
@@ -239,8 +239,8 @@ def test_release_model_without_a_size_in_its_name_needs_the_flag(reference, tmp_
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None, reason="lmms-eval is not installed")
 def test_score_of_a_real_demo_run_equals_its_results_file(tmp_path):
-    from convis_tasks.demo import demo_command
-    from convis_tasks.utils.dataset import DEMO_DIR
+    from convis_tasks.harness.demo import demo_command
+    from convis_tasks.reading.datafolder import DEMO_DIR
 
     out = tmp_path / "run"
     env = dict(os.environ, CONVIS_DATA_DIR=str(DEMO_DIR), CONVIS_CACHE_DIR=str(tmp_path / "clips"),
@@ -272,7 +272,7 @@ def _rewrite_provenance(folder: Path, change) -> None:
 
 
 def test_a_submission_carries_the_package_versions_logged_with_the_run(run, doc, tmp_path):
-    from convis_tasks.utils.provenance import describe, provenance
+    from convis_tasks.reading.provenance import describe, provenance
 
     assert doc["metadata"]["provenance"] == provenance()  # what hooks.process_results logged
     (tmp_path / "s.json").write_text(json.dumps(doc))
@@ -324,7 +324,7 @@ def test_names_from_a_submission_reach_the_terminal_escaped(doc, tmp_path):
 
 
 def test_score_warns_of_a_small_sample_in_json_and_tables_and_refuses_nothing_scored(doc, tmp_path, monkeypatch):
-    from convis_tasks.report import console
+    from convis_tasks.scoring import samplesize as console
 
     monkeypatch.setattr(console, "min_pairs", lambda: 20)  # the demo's 11 pairs become a small sample
     (tmp_path / "s.json").write_text(json.dumps(doc))
@@ -343,7 +343,7 @@ def test_score_warns_of_a_small_sample_in_json_and_tables_and_refuses_nothing_sc
 
 
 def test_harness_version_unknown_to_lmms_eval_comes_from_the_logged_provenance(tmp_path):
-    from convis_tasks.utils.provenance import provenance
+    from convis_tasks.reading.provenance import provenance
 
     if provenance()["lmms-eval"] is None:
         pytest.skip("lmms-eval is not installed, so the logged records carry no lmms-eval version")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convis_tasks.utils import synthetic as S
-from convis_tasks.utils.video import count_frames, read_frames
+from convis_tasks.video import synthetic as S
+from convis_tasks.video.decode import count_frames, read_frames
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "convis_tasks" / "demo_data"
 GT_KEYS = ["MainAction", "MainSubjects", "Location", "OrderOfActions", "MainObjects"]
@@ -113,7 +113,7 @@ def test_cli_is_deterministic(tmp_path):
     S.make_demo_set(a)
     S.make_retrieval_set(a)
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-m", "convis_tasks.utils.synthetic", str(b)], cwd=root,
+    proc = subprocess.run([sys.executable, "-m", "convis_tasks.video.synthetic", str(b)], cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())

@@ -1,4 +1,4 @@
-"""Tests of the frame pipeline (convis_tasks.utils.video).
+"""Tests of the frame pipeline (convis_tasks.video.decode).
 
 Test videos are made here, in tmp_path, mostly with an encoder independent of ``write_clip``
 (PyAV's MPEG-4 Part 2 encoder): frame k is a solid, known colour, so which frame was sampled can be
@@ -18,17 +18,11 @@ import av
 import numpy as np
 import pytest
 
-from convis_tasks.utils import video as V
-from convis_tasks.utils.video import (
-    CacheEntryRebuilt,
-    PairClipCache,
-    VideoDecodeError,
-    concat_pair_frames,
-    count_frames,
-    read_frames,
-    sample_indices,
-    write_clip,
-)
+from convis_tasks.video import decode as V
+from convis_tasks.video.errors import CacheEntryRebuilt
+from convis_tasks.video.cache import PairClipCache
+from convis_tasks.video.decode import VideoDecodeError, count_frames, read_frames, sample_indices
+from convis_tasks.video.encode import concat_pair_frames, write_clip
 
 # Ten colours far apart from each other (min pairwise L-inf distance 127).
 PALETTE = np.array(

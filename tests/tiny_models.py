@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convis_tasks.utils.prompts import render_prompt
+from convis_tasks.prompting import render_prompt
 
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]

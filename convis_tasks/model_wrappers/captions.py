@@ -21,6 +21,8 @@ import json
 import os
 import sys
 from pathlib import Path
+from convis_tasks import task_path
+from convis_tasks.reading.documents import load_documents
 
 DEFAULT_PROMPT = "Describe this video in detail."
 TASK_NAME = "convis_captions"
@@ -34,7 +36,6 @@ RECORD_KEY = "captions"  # the metric name under which each sample's record is l
 
 def caption_documents(data_dir: str | os.PathLike | None = None) -> list[dict]:
     """One document per distinct video of the benchmark pairs (in order of first appearance)."""
-    from ..utils.dataset import load_documents
 
     seen: dict[str, dict] = {}
     for doc in load_documents(None, data_dir):
@@ -102,7 +103,6 @@ lmms_eval_specific_kwargs:
 
 
 def task_yaml(prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 512, task: str = TASK_NAME) -> str:
-    from .. import task_path
 
     return TASK_YAML.format(task=task, template=str(Path(task_path()) / "_template_yaml"), record=RECORD_KEY,
                             max_new_tokens=int(max_new_tokens), prompt=json.dumps(prompt))

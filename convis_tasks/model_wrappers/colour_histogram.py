@@ -13,7 +13,8 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from tqdm import tqdm
 
-from ..utils.video import read_frames
+from convis_tasks.video.decode import read_frames
+from convis_tasks.video.decode import count_frames
 
 
 def colour_histogram(frames: np.ndarray, bins: int = 4) -> np.ndarray:
@@ -50,7 +51,6 @@ class ColourHistogramSimilarity(lmms):
             return (read_frames(visuals[0], self.frames_per_video), read_frames(visuals[1], self.frames_per_video))
         if len(visuals) != 1:
             raise ValueError(f"expected one concatenated pair clip or two videos, got {len(visuals)} visuals")
-        from ..utils.video import count_frames
 
         total = count_frames(visuals[0])
         frames = read_frames(visuals[0], total)

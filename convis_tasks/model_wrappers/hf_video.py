@@ -19,7 +19,7 @@ from lmms_eval.api.instance import GenerationResult, Instance
 from lmms_eval.models.chat import qwen2_5_vl as _qwen_chat
 from lmms_eval.models.simple import llava_hf as _llava_simple
 
-from ..utils.video import count_frames
+from convis_tasks.video.decode import count_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".flv", ".wmv")
 

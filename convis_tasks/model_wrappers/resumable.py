@@ -8,7 +8,7 @@ All model arguments but ``inner``, ``journal`` and ``chunk`` go to the inner mod
 
 An answer is reused only when the prompt, the generation settings and the videos (path, size, modification time)
 are those it was computed from; a stale answer is computed again (and counted on stderr), a corrupt journal line
-is an error naming it (:mod:`convis_tasks.utils.journal`).
+is an error naming it (:mod:`convis_tasks.harness.journal`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import sys
 
 from lmms_eval.api.model import lmms
 
-from ..utils.journal import AnswerJournal, input_identity, request_key
+from convis_tasks.harness.journal import AnswerJournal, input_identity, request_key
+from convis_tasks.reading.provenance import provenance
 
 _FORWARDED = {"task_dict", "_rank", "_world_size", "accelerator"}
 
@@ -53,7 +54,7 @@ class ResumableModel(lmms):
         doc = self.task_dict[task][split][doc_id]
         videos = [doc.get("video1_path"), doc.get("video2_path")]
         return (request_key(task, split, doc_id, str(doc.get("pair_id", ""))),
-                input_identity(context, gen_kwargs, videos))
+                input_identity(context, gen_kwargs, videos, provenance()))
 
     def generate_until(self, requests) -> list[str]:
         if self._journal is None:
@@ -64,7 +65,7 @@ class ResumableModel(lmms):
         todo = [i for i, a in enumerate(answers) if a is None]
         stale = self._journal.stale - stale_before
         print(f"convis_resumable (rank {self.rank}): {len(requests) - len(todo)} answers from {self._journal_dir}, "
-              f"{len(todo)} to compute" + (f" ({stale} stale: their videos, prompt or settings changed)"
+              f"{len(todo)} to compute" + (f" ({stale} stale: their videos, prompt, settings or package versions changed)"
                                            if stale else ""), file=sys.stderr, flush=True)
         for start in range(0, len(todo), self.chunk):
             batch = todo[start:start + self.chunk]

@@ -2,7 +2,7 @@
 the composite similarity, plots and leaderboard submissions.
 
 Nothing here imports torch or lmms-eval; matplotlib is imported lazily, by :mod:`convis_tasks.report.plots` only.
-The ``convis`` subcommands are registered by :func:`convis_tasks.report.commands.add_commands`.
+The ``convis`` subcommands are registered by :func:`convis_tasks.cli.report.add_commands`.
 
 Dependencies run one way: :mod:`.console` (exit codes, messages, strict JSON) and :mod:`.runs` (lmms-eval run
 folders and the rule that reads them) depend on no other module here; :mod:`.inputs` reads inputs with

@@ -8,8 +8,8 @@
 * **retrieval**: R@1 / P@1 / F1@1 per concept and their mean F1@1, with the random-choice row (``--rankings``).
 * **bootstrap** / **paired** (``--bootstrap B``): 95% percentile intervals and paired tests (see :mod:`.bootstrap`).
 
-All scoring goes through :func:`convis_tasks.utils.metrics.score_pairs` and
-:func:`convis_tasks.utils.retrieval.evaluate_retrieval`, the functions ``convis correlate`` / ``convis retrieval``
+All scoring goes through :func:`convis_tasks.scoring.metrics.score_pairs` and
+:func:`convis_tasks.scoring.retrieval.evaluate_retrieval`, the functions ``convis correlate`` / ``convis retrieval``
 and the lmms-eval aggregation use, so the numbers are the same.
 """
 
@@ -22,17 +22,19 @@ from typing import Mapping
 
 import numpy as np
 
-from ..utils.annotations import GroundTruth
-from ..utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, get_concept
-from ..utils.metrics import score_pairs
-from .console import caught_messages, sample_size_warning
-from ..utils.predictions import Predictions
-from .bootstrap import (DEFAULT_SEED, Resampled, aligned, mean_resampled, paired_from_samples, resample,
-                        resample_table)
-from .ceiling import COMPOSITE, human_ceiling
-from .composite import composite_predictions, composite_truth, describe, score_composite
-from .inputs import ReportInput
-from .tables import Column, Row, Table
+from convis_tasks.reading.annotations import GroundTruth
+from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, get_concept
+from convis_tasks.scoring.metrics import score_pairs
+from convis_tasks.scoring.samplesize import caught_messages, sample_size_warning
+from convis_tasks.reading.predictions import Predictions
+from convis_tasks.scoring.bootstrap import (DEFAULT_SEED, Resampled, aligned, mean_resampled, paired_from_samples,
+                                            resample, resample_table)
+from convis_tasks.scoring.ceiling import COMPOSITE, human_ceiling
+from convis_tasks.scoring.composite import composite_predictions, composite_truth, describe, score_composite
+from convis_tasks.reading.inputs import ReportInput
+from convis_tasks.report.tables import Column, Row, Table
+from convis_tasks.errors import InputError
+from convis_tasks.scoring.retrieval import evaluate_retrieval
 
 RHO, TAU = "$\\rho$", "$\\tau$"
 CONCEPT_FREE_SUFFIX = " (concept-free)"  # the row of a model's concept-free retrieval scores
@@ -40,7 +42,7 @@ HUMAN_LABEL = "Human (leave-one-annotator-out)"
 RANDOM_LABEL = "Random choice"
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """The report cannot be built as asked (unknown label in --compare, nothing to report, ...)."""
 
 
@@ -232,7 +234,6 @@ class _Builder:
 
     # -- retrieval -----------------------------------------------------------------------------------------------
     def retrieval(self) -> Table | None:
-        from ..utils.retrieval import evaluate_retrieval
 
         concepts = [c for c in self.opt.concepts if c in RETRIEVAL_CONCEPT_KEYS]
         with_retrieval = [i for i in self.inputs if i.retrieval]

@@ -18,11 +18,14 @@ from typing import Mapping
 
 import numpy as np
 
-from ..utils.annotations import GroundTruth
-from ..utils.concepts import CONCEPT_KEYS, get_concept
-from ..utils.metrics import score_pairs
-from ..utils import safetext
-from .inputs import ReportInput
+from convis_tasks.reading.annotations import GroundTruth
+from convis_tasks.concepts import CONCEPT_KEYS, get_concept
+from convis_tasks.scoring.metrics import score_pairs
+from convis_tasks import safetext
+from convis_tasks.reading.inputs import ReportInput
+from convis_tasks.scoring.unparsed import is_unparsed
+from convis_tasks.errors import InputError
+from convis_tasks.scoring.bootstrap import mean_resampled, resample_table
 
 
 def _pyplot():
@@ -97,7 +100,7 @@ def plot_bars(inputs: list[ReportInput], truth: GroundTruth, output: str, concep
     (concept -> rho) draws the human level as a dashed segment over each group."""
     data = bars_data(inputs, truth, concepts)
     if not data:
-        raise ValueError("no input has predictions for the requested concepts")
+        raise InputError("no input has predictions for the requested concepts")
     groups = list(concepts) + (["mean"] if any("mean" in v for v in data.values()) else [])
     names = [get_concept(c).title for c in concepts] + (["Mean"] if "mean" in groups else [])
     plt = _pyplot()
@@ -145,7 +148,6 @@ def plot_bars(inputs: list[ReportInput], truth: GroundTruth, output: str, concep
 
 def _error_bars(inputs, label, concepts, groups, heights, truth, b, seed) -> np.ndarray:
     """(2 x groups) distances to the 95% percentile bounds of rho; NaN (no bar) where there is none."""
-    from .bootstrap import mean_resampled, resample_table
 
     tables = next(t for it in inputs for name, t in series(it, list(concepts)) if name == label)
     per_concept = {c: resample_table(tables[c], truth.by_concept(c), b, seed) for c in tables}
@@ -170,18 +172,18 @@ def frames_data(inputs: list[ReportInput], truth: GroundTruth, frames: list[int]
     Frames come from ``frames`` (one per input, in order) or else from each run's ``frames_per_video``.
     """
     if frames is not None and len(frames) != len(inputs):
-        raise ValueError(f"--frames gives {len(frames)} value(s) for {len(inputs)} input(s); give one per input")
+        raise InputError(f"--frames gives {len(frames)} value(s) for {len(inputs)} input(s); give one per input")
     out: dict[str, list[tuple[int, float]]] = {}
     for i, item in enumerate(inputs):
         n = frames[i] if frames is not None else item.meta.get("frames_per_video")
         if n is None:
-            raise ValueError(f"{item.path}: the run does not say its frames per video; pass --frames (one value "
+            raise InputError(f"{item.path}: the run does not say its frames per video; pass --frames (one value "
                              "per input, e.g. --frames 4,8,16)")
         concepts = list(CONCEPT_KEYS) if concept == "mean" else [concept]
         complete = [(label, t) for label, t in series(item, concepts) if all(c in t for c in concepts)]
         if not complete:
             own = _tables(item, concepts)
-            raise ValueError(f"{item.path}: lacks predictions for {', '.join(c for c in concepts if c not in own)}")
+            raise InputError(f"{item.path}: lacks predictions for {', '.join(c for c in concepts if c not in own)}")
         for label, tables in complete:
             value = float(np.mean([_rho(tables[c], truth, c) for c in concepts]))
             out.setdefault(label, []).append((int(n), value))
@@ -264,7 +266,7 @@ def distribution_data(item: ReportInput | Mapping, truth: GroundTruth,
     preds = (_tables(item, [concept]).get(concept) if isinstance(item, ReportInput) else item) or {}
     reference = truth.by_concept(concept)
     keys = sorted(set(preds) & set(reference))
-    parsed = [k for k in keys if preds[k] is not None and not (isinstance(preds[k], float) and math.isnan(preds[k]))]
+    parsed = [k for k in keys if not is_unparsed(preds[k])]
     return (np.array([reference[k] for k in parsed]), np.array([float(preds[k]) for k in parsed]),
             len(keys) - len(parsed))
 
@@ -274,7 +276,7 @@ def plot_score_distribution(inputs: list[ReportInput], truth: GroundTruth, outpu
     """One row per model, one panel per concept: counts of (human mean, model score)."""
     items = [(label, tables) for i in inputs for label, tables in series(i, list(concepts))]
     if not items:
-        raise ValueError("no input has predictions for the requested concepts")
+        raise InputError("no input has predictions for the requested concepts")
     plt = _pyplot()
     from matplotlib.colors import LogNorm
 

@@ -22,19 +22,24 @@ import re
 from dataclasses import dataclass, field
 from datetime import date as _date
 
-from .. import __version__
-from ..utils.annotations import GroundTruth, pair_key
-from ..utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
-from ..utils.metrics import score_pairs
-from ..utils.parsing import SCORE_MAX, SCORE_MIN, parse_score
-from ..utils.predictions import PredictionError, Predictions, load_log_samples, load_release
-from ..utils.prompts import PROMPT_VARIANTS
-from ..utils.provenance import check as check_provenance
-from ..utils.provenance import describe as describe_provenance
-from .console import sample_size_warning
-from .inputs import SUBMISSION_FORMAT, release_files, release_retrieval_files, submission_predictions
-from .runs import (pair_task, parse_model_args, read_json, retrieval_task, samples_kind, samples_provenance,
-                   select_runs, task_concept)
+from convis_tasks import __version__
+from convis_tasks.reading.jsonio import strict_load_file
+from convis_tasks.reading.annotations import GroundTruth, pair_key
+from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
+from convis_tasks.scoring.metrics import score_pairs
+from convis_tasks.scoring.parsing import SCORE_MAX, SCORE_MIN, parse_score
+from convis_tasks.reading.predictions import iter_log_records, Predictions, load_log_samples, load_release
+from convis_tasks.prompting import PROMPT_VARIANTS
+from convis_tasks.reading.provenance import check as check_provenance
+from convis_tasks.reading.provenance import describe as describe_provenance
+from convis_tasks.scoring.samplesize import sample_size_warning
+from convis_tasks.reading.inputs import (SUBMISSION_FORMAT, release_files, release_retrieval_files,
+                                         submission_predictions)
+from convis_tasks.reading.runs import (pair_task, parse_model_args, retrieval_task, samples_kind, samples_provenance,
+                                       select_runs, task_concept)
+from convis_tasks.errors import InputError
+from convis_tasks.reading.rankings import load_retrieval_predictions
+from convis_tasks.scoring.retrieval import evaluate_retrieval
 
 FORMAT_VERSION = 1
 REQUIRED_METADATA = ("name", "size", "frames_per_video", "prompt", "harness", "harness_version", "date",
@@ -47,7 +52,7 @@ FLAGS = {"name": "--name", "size": "--size", "frames_per_video": "--frames", "pr
 RELEASE_HARNESS = "authors' release (github.com/benedettaliberatori/convisbench)"
 
 
-class SubmissionError(ValueError):
+class SubmissionError(InputError):
     """A submission cannot be built, read or scored; the message names the entry or the missing flag."""
 
 
@@ -98,21 +103,13 @@ def _pair_entries(task: str, predictions: Predictions, concept: str | None) -> l
 
 def _retrieval_entries(path: str, task: str) -> list[dict]:
     """Every retrieval record of one samples file, with its raw answer (the rankings loader keeps no answers)."""
-    from ..utils.rankings import load_retrieval_predictions
 
     load_retrieval_predictions(path)  # the loader's checks (a candidate scored twice differently, ...)
     seen: dict[tuple[str, str], dict] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            sample = json.loads(line)
-            record = next((v for v in sample.values() if isinstance(v, dict) and v.get("kind") == "retrieval"), None)
-            if record is None:
-                continue
-            anchor, candidate = os.path.basename(record["anchor"]), os.path.basename(record["candidate"])
-            seen[(anchor, candidate)] = {"task": task, "anchor": anchor, "candidate": candidate,
-                                         "answer": record.get("answer"), "score": record.get("score")}
+    for _, record in iter_log_records(path, "retrieval"):
+        anchor, candidate = os.path.basename(record["anchor"]), os.path.basename(record["candidate"])
+        seen[(anchor, candidate)] = {"task": task, "anchor": anchor, "candidate": candidate,
+                                     "answer": record.get("answer"), "score": record.get("score")}
     return [seen[k] for k in sorted(seen)]
 
 
@@ -195,7 +192,6 @@ def build_from_release(root: str, model: str, overrides: dict | None = None,
     for concept, file in release_files(root, model).items():
         pairs += _pair_entries(pair_task(concept), load_release(file, concept), concept)
     retrieval: list[dict] = []
-    from ..utils.rankings import load_retrieval_predictions
 
     for concept, file in release_retrieval_files(root, model).items():
         table = load_retrieval_predictions(file)
@@ -232,10 +228,7 @@ def write_submission(doc: dict, path: str) -> None:
 
 
 def load_submission(path: str) -> dict:
-    try:
-        data = read_json(path)
-    except PredictionError as exc:
-        raise SubmissionError(str(exc)) from None
+    data = strict_load_file(path, SubmissionError)
     if not isinstance(data, dict) or data.get("format") != SUBMISSION_FORMAT:
         raise SubmissionError(f"{path}: not a ConViS submission (expected a JSON object with "
                               f"\"format\": \"{SUBMISSION_FORMAT}\")")
@@ -464,7 +457,6 @@ def score_submission(doc: dict, truth: GroundTruth, rankings: dict | None = None
     ``convis_global`` {spearman_<concept>, kendall_<concept>, n, unparsed} and, with ``rankings``, the retrieval
     tasks and the ``convis_retrieval`` group's mean F1@1. The same functions as the harness compute them.
     A pair task scored on fewer than the minimum number of pairs carries ``warning``; none scored is an error."""
-    from ..utils.retrieval import evaluate_retrieval
 
     preds, retrieval = submission_predictions(doc)
     out: dict[str, dict] = {}

@@ -12,8 +12,8 @@ import io
 import math
 from dataclasses import dataclass, field
 
-from ..utils import safetext
-from .bootstrap import Interval, PairedResult
+from convis_tasks import safetext
+from convis_tasks.scoring.bootstrap import Interval, PairedResult
 
 
 @dataclass
@@ -107,17 +107,26 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def markdown_grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The one Markdown table renderer: a header, a rule (first column left-aligned, the others right-aligned) and
+    the rows, cells as given (the caller made them safe)."""
+    def line(cells: list[str]) -> str:
+        return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
+
+    return [line(header), "|---|" + "---:|" * (len(header) - 1)] + [line(r) for r in rows]
+
+
 def to_markdown(tables: list[Table]) -> str:
     parts = []
     for table in tables:
         lines = [f"### {table.title}", ""]
         if table.columns and table.rows:
-            lines.append("| " + " | ".join([table.first_header] + [c.header for c in table.columns]) + " |")
-            lines.append("|---|" + "---:|" * len(table.columns))
+            rows = []
             for row in table.rows:
                 cells = [_md_cell(fmt(row.values.get(c.key), c.digits)) for c in table.columns]
                 label = f"*{safetext.markdown(row.label)}*" if row.reference else safetext.markdown(row.label)
-                lines.append("| " + " | ".join([label] + cells) + " |")
+                rows.append([label] + cells)
+            lines += markdown_grid([table.first_header] + [c.header for c in table.columns], rows)
         for note in table.notes:  # notes quote model labels: untrusted
             lines.append("")
             lines.append(f"_Note: {safetext.markdown(note)}_")

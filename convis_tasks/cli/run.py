@@ -1,0 +1,17 @@
+"""``convis run``: its own parser (:func:`convis_tasks.harness.run.build_run_parser`) reads the arguments, so
+lmms-eval's options pass through unchanged."""
+
+from __future__ import annotations
+
+import argparse
+
+from convis_tasks.cli.common import lazy
+
+
+def add_parsers(subparsers) -> None:
+    """Register ``convis run``; its own parser reads the arguments, so lmms-eval's options pass through."""
+    p = subparsers.add_parser("run", add_help=False, prefix_chars="\x00",
+                              help="check inputs, run lmms-eval on ConViS tasks, print the tables "
+                                   "(`convis run --help`)")
+    p.add_argument("run_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lazy("convis_tasks.harness.run:run_command_line"))

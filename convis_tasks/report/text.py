@@ -1,0 +1,71 @@
+"""The Markdown tables of ``convis correlate``, ``convis retrieval`` and ``convis run``: one row per concept."""
+
+from __future__ import annotations
+
+import math
+
+from convis_tasks.concepts import get_concept
+from convis_tasks.safetext import terminal
+from convis_tasks.scoring.evaluate import CONCEPT_FREE, GLOBAL_KEY
+from convis_tasks.report.tables import markdown_grid
+
+TABLE_DIGITS = 2  # rho and tau alike
+RETRIEVAL_COLUMNS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bottom", "kendall", "ndcg")
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _correlation_rows(results: dict[str, dict], rows: list[list[str]], notes: list[str], digits: int) -> None:
+    for key, r in results.items():
+        title = get_concept(key).title + (" (concept-free answers)" if r.get("answers") == CONCEPT_FREE else "")
+        rows.append([title, _fmt(r["spearman"], digits), _fmt(r["kendall"], digits), str(r["n"]),
+                     str(r["unparsed"])])
+        if r.get("warning"):
+            notes.append(r["warning"])
+
+
+def correlation_table(results: dict[str, dict], digits: int = TABLE_DIGITS) -> str:
+    """A Markdown table of rho/tau (x100, both with ``digits`` decimals), n and unparsed per concept.
+
+    Rows of concept-free answers say so; those of an input that also has concept answers form a second table.
+    Small-sample warnings follow as notes."""
+    head = ["concept", "rho", "tau", "n", "unparsed"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    _correlation_rows({k: v for k, v in results.items() if k != GLOBAL_KEY}, rows, notes, digits)
+    lines = markdown_grid(head, rows)
+    if results.get(GLOBAL_KEY):
+        rows = []
+        _correlation_rows(results[GLOBAL_KEY], rows, notes, digits)
+        lines += ["", "Concept-free answers (convis_global), correlated with each concept:", ""]
+        lines += markdown_grid(head, rows)
+    lines += [f"\nWarning: {terminal(n)}" for n in notes]
+    return "\n".join(lines)
+
+
+def _retrieval_rows(results: dict[str, dict], rows: list[list[str]], notes: list[str]) -> None:
+    for key, r in results.items():
+        title = get_concept(key).title + (" (concept-free answers)" if r.get("answers") == CONCEPT_FREE else "")
+        rows.append([title] + [_fmt(r[c], 1) for c in RETRIEVAL_COLUMNS] + [str(r["anchors"])])
+        rnd = r["random"]
+        rows.append([f"{get_concept(key).title} (random choice)", _fmt(rnd["r@1"], 1), _fmt(rnd["p@1"], 1),
+                     _fmt(rnd["f1@1"], 1)] + [""] * (len(RETRIEVAL_COLUMNS) - 3) + [str(r["anchors"])])
+        if r.get("warning"):
+            notes.append(r["warning"])
+
+
+def retrieval_table(results: dict[str, dict]) -> str:
+    """Markdown table: the model's row and the random-choice row per concept."""
+    head = ["concept", *RETRIEVAL_COLUMNS, "anchors"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    _retrieval_rows({k: v for k, v in results.items() if k != GLOBAL_KEY}, rows, notes)
+    lines = markdown_grid(head, rows)
+    if results.get(GLOBAL_KEY):
+        rows = []
+        _retrieval_rows(results[GLOBAL_KEY], rows, notes)
+        lines += ["", "Concept-free scores, against each concept's rankings:", ""] + markdown_grid(head, rows)
+    lines += [f"\nWarning: {terminal(n)}" for n in notes]
+    return "\n".join(lines)
