@@ -1,4 +1,4 @@
-"""The ``convis report``, ``plot``, ``submit``, ``validate`` and ``score`` subcommands.
+"""The ``convis report``, ``plot``, ``inspect``, ``submit``, ``validate`` and ``score`` subcommands.
 
 ``add_commands(subparsers)`` registers them on the ``convis`` parser's subparsers. Each handler returns an exit
 status: 0 on success, 1 when a submission fails validation, 2 on a usage or input error (printed as
@@ -296,10 +296,49 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- inspect -------------------------------------------------------------------------------------------------------
+
+@_guard
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect_data import gather
+    from .inspect_frames import FrameFinder, cache_folders, collect_strips
+    from .inspect_page import frame_counts, render_page
+
+    start = time.perf_counter()
+    check_output_path(args.output)
+    data = gather(list(args.inputs), args.label, args.ground_truth, args.rankings, args.bootstrap, args.seed)
+    for model in data.models:
+        for note in model.notes:
+            _say(note)
+    for message in data.messages:
+        _say(f"warning: {message}")
+    gathered = time.perf_counter()
+    paths = [p.split("=", 1)[1] if not os.path.exists(p) and "=" in p else p for p in args.inputs]
+    finder = FrameFinder(args.data_dir, cache_folders(args.cache_dir, paths), args.thumb_size)
+    strips = collect_strips(data, finder)
+    framed = time.perf_counter()
+    page = render_page(data, strips, args.thumb_size, list(args.inputs))
+    _write(args.output, page)
+    counts = frame_counts({id(s): s for s in strips.values()})
+    size = os.path.getsize(args.output)
+    thumbs = sum(s.bytes for s in {id(s): s for s in strips.values()}.values())
+    done = time.perf_counter()
+    print(terminal(f"wrote {args.output}: {size / 1e6:.2f} MB ({thumbs / 1e6:.2f} MB of thumbnails), "
+                   f"{len(data.pairs)} pairs, {len(data.anchors)} retrieval anchors; frames: "
+                   f"{counts['clip cache']} from the clip cache, {counts['source videos']} from the source videos, "
+                   f"{counts['unavailable']} unavailable; {done - start:.2f} s (answers {gathered - start:.2f} s, "
+                   f"frames {framed - gathered:.2f} s, page {done - framed:.2f} s)"))
+    if counts["unavailable"]:
+        reason = next(s.detail for s in strips.values() if s.source == "unavailable")
+        _say(f"warning: {counts['unavailable']} frame strip(s) unavailable, e.g.: {reason}")
+    return 0
+
+
 # --- registration ------------------------------------------------------------------------------------------------
 
 def add_commands(subparsers) -> None:
-    """Register ``report``, ``plot``, ``submit``, ``validate`` and ``score`` on the ``convis`` subparsers.
+    """Register ``report``, ``plot``, ``inspect``, ``submit``, ``validate`` and ``score`` on the ``convis``
+    subparsers.
 
     Imports nothing heavy: every handler imports what it needs when it runs.
     """
@@ -356,6 +395,26 @@ def add_commands(subparsers) -> None:
             p.add_argument("--seed", type=int, default=DEFAULT_SEED)
             p.add_argument("--no-ceiling", action="store_true", help="no human leave-one-annotator-out level")
         p.set_defaults(func=_cmd_plot)
+
+    p = subparsers.add_parser("inspect", help="one self-contained HTML page to look at a run pair by pair: frames, "
+                                              "answers, human scores, residuals")
+    p.add_argument("inputs", nargs="+", metavar="RUN", help="[LABEL=]RUN: an lmms-eval output folder, *_results.json "
+                                                            "or samples .jsonl; one model per input")
+    p.add_argument("--label", action="append", help="a label per input, in order (instead of LABEL=RUN)")
+    p.add_argument("-o", "--output", required=True, metavar="PAGE.html")
+    p.add_argument("--ground-truth", help=GT_HELP + "; default: the human means logged with the answers (raw "
+                                                   "ratings add each pair's spread)")
+    p.add_argument("--rankings", help="ranked.json: the human retrieval order (default: the ranks the run logged)")
+    p.add_argument("--thumb-size", type=counting_number(8), default=96, metavar="PX",
+                   help="longest side of a frame thumbnail in pixels (default %(default)s)")
+    p.add_argument("--data-dir", help="the data folder holding the videos (default: $CONVIS_DATA_DIR, else the "
+                                      "Hugging Face cache)")
+    p.add_argument("--cache-dir", help="the pair-clip cache the run used (default: $CONVIS_CACHE_DIR, a clip_cache "
+                                       "folder beside the run, ~/.cache/convis/clips)")
+    p.add_argument("--bootstrap", type=counting_number(0), default=1000, metavar="B",
+                   help="resamples of the 95%% intervals of rho and tau (default %(default)s; 0: none)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed (default %(default)s)")
+    p.set_defaults(func=_cmd_inspect)
 
     p = subparsers.add_parser("submit", help="build a leaderboard submission from an lmms-eval run (or the "
                                              "authors' release)")
