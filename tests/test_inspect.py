@@ -160,6 +160,31 @@ def test_two_inputs_with_one_label_are_refused(small_run):
         gather([f"M={small_run}", f"M={small_run}"], bootstrap=0)
 
 
+def test_two_models_side_by_side_share_the_frames_of_one_clip(small_run, tmp_path):
+    rows = [_record(v1, v2, "location", "5", {"location": mean}) for v1, v2, _, mean in LOCATION]
+    other = _write_run(tmp_path / "other", {"convis_location": rows}, model_args="temperature=1")
+    data = gather([f"A={small_run}", f"B={other}"], bootstrap=0)
+    assert [m.label for m in data.models] == ["A", "B"]
+    pair = next(p for p in data.pairs if p.key == ("v01.mp4", "v02.mp4"))
+    assert [(a.model, a.concept) for a in pair.answers] == [("A", "location"), ("A", None), ("B", "location")]
+    strips = collect_strips(data, FrameFinder(str(DEMO_DIR), [], 24))
+    assert strips[("A", "convis_location", "videos/v01.mp4", "videos/v02.mp4")] is \
+        strips[("B", "convis_location", "videos/v01.mp4", "videos/v02.mp4")]
+    page = render_page(data, strips, 24, [])
+    assert '<select id="model">' in page and page.count('class="strip"') == len(LOCATION)  # one strip per pair
+
+
+def test_the_command_refuses_what_is_not_a_run(tmp_path):
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps([{"video1": "a.mp4", "video2": "b.mp4", "similarity": 3}]))
+    proc = _inspect(str(answers), "-o", str(tmp_path / "page.html"))
+    assert proc.returncode == 2 and not (tmp_path / "page.html").exists()
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"convis: error: {answers}: convis inspect reads "
+                                                           "lmms-eval runs")
+    proc = _inspect(str(tmp_path), "-o", str(tmp_path / "nowhere" / "page.html"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
 def test_retrieval_ranks_and_rankings_file(tmp_path):
     def rec(candidate, answer, rank):
         return {"kind": "retrieval", "anchor": "v01.mp4", "candidate": candidate, "concept": "location",

@@ -402,8 +402,9 @@ def add_commands(subparsers) -> None:
                                                             "or samples .jsonl; one model per input")
     p.add_argument("--label", action="append", help="a label per input, in order (instead of LABEL=RUN)")
     p.add_argument("-o", "--output", required=True, metavar="PAGE.html")
-    p.add_argument("--ground-truth", help=GT_HELP + "; default: the human means logged with the answers (raw "
-                                                   "ratings add each pair's spread)")
+    p.add_argument("--ground-truth", help="ConVIS.jsonl, gt_conditioned_similarities.json or the raw "
+                                          "vicos.user_inputs.json (adds each pair's ratings and their spread); "
+                                          "default: the human means the run logged with its answers")
     p.add_argument("--rankings", help="ranked.json: the human retrieval order (default: the ranks the run logged)")
     p.add_argument("--thumb-size", type=counting_number(8), default=96, metavar="PX",
                    help="longest side of a frame thumbnail in pixels (default %(default)s)")

@@ -30,7 +30,7 @@ from .inspect_data import ClipSpec, InspectData
 SOURCE_CACHE = "clip cache"
 SOURCE_VIDEOS = "source videos"
 SOURCE_NONE = "unavailable"
-JPEG_QUALITY = 80
+JPEG_QUALITY = 70  # 96 px thumbnails of web-like frames: 3.0 kB (80: 3.6 kB; benchmarks/inspect_page.py)
 
 
 @dataclass
