@@ -174,6 +174,18 @@ def test_two_models_side_by_side_share_the_frames_of_one_clip(small_run, tmp_pat
     assert '<select id="model">' in page and page.count('class="strip"') == len(LOCATION)  # one strip per pair
 
 
+def test_the_command_writes_the_page_without_torch_or_lmms_eval(small_run, tmp_path):
+    page = tmp_path / "page.html"
+    code = ("import sys; from convis_tasks.cli import main; code = main(sys.argv[1:]); "
+            "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lmms_eval', 'transformers')))")
+    proc = subprocess.run([sys.executable, "-c", code, "inspect", str(small_run), "-o", str(page), "--data-dir",
+                           str(DEMO_DIR), "--bootstrap", "10"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), CONVIS_CACHE_DIR=str(tmp_path / "no_clips")))
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stdout + proc.stderr[-2000:]
+    assert "frames: 0 from the clip cache, 4 from the source videos, 0 unavailable" in proc.stdout
+    assert page.stat().st_size > 10_000
+
+
 def test_the_command_refuses_what_is_not_a_run(tmp_path):
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps([{"video1": "a.mp4", "video2": "b.mp4", "similarity": 3}]))
