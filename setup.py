@@ -19,7 +19,8 @@ setup(
     package_data={
         "convis_tasks": [
             "*.yaml", "_template_yaml", "_retrieval_template_yaml", "_placeholder.jsonl", "README.md",
-            "prompts/*.jinja", "demo_data/*.jsonl", "demo_data/*.json", "demo_data/videos/*.mp4",
+            "prompts/*.jinja", "report/templates/*", "demo_data/*.jsonl", "demo_data/*.json",
+            "demo_data/videos/*.mp4",
         ],
     },
     # The scoring path (convis correlate / agreement) needs only these.

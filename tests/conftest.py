@@ -74,3 +74,25 @@ def _fresh_clip_session():
     clips.close()
     yield
     clips.close()
+
+
+@pytest.fixture(scope="session")
+def colour_demo_run(tmp_path_factory) -> Path:
+    """One real ``convis demo --model convis_colour_histogram --output DIR`` (lmms-eval subprocess, no weights; about
+    40 s on 2 cores), shared by the tests that read a run: DIR holds the run folder and its ``clip_cache``."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("lmms_eval") is None:
+        pytest.skip("lmms-eval is not installed (pip install -e '.[harness]')")
+    root = tmp_path_factory.mktemp("colour_demo")
+    (root / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(root / "tmp"), HF_DATASETS_CACHE=str(root / "hf_datasets"),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env.pop("CONVIS_DATA_DIR", None)
+    env.pop("CONVIS_CACHE_DIR", None)
+    proc = subprocess.run([sys.executable, "-m", "convis_tasks", "demo", "--model", "convis_colour_histogram",
+                           "--output", str(root / "out")], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root / "out"

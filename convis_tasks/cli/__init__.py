@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "run": ("run",),
     "doctor": ("doctor",),
     "demo": ("demo",),
-    "report": ("report", "plot", "submit", "validate", "score"),
+    "report": ("report", "plot", "inspect", "submit", "validate", "score"),
 }
 
 

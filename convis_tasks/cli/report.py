@@ -26,7 +26,7 @@ def _add_input_arguments(p: argparse.ArgumentParser, inputs_required: bool = Tru
 
 
 def add_parsers(subparsers) -> None:
-    """Register ``report``, ``plot``, ``submit``, ``validate`` and ``score`` on the ``convis`` subparsers.
+    """Register ``report``, ``plot``, ``inspect``, ``submit``, ``validate`` and ``score`` on the ``convis`` subparsers.
 
     Imports nothing heavy: the handlers' module is imported when a command runs.
     """
@@ -83,6 +83,27 @@ def add_parsers(subparsers) -> None:
             p.add_argument("--seed", type=int, default=DEFAULT_SEED)
             p.add_argument("--no-ceiling", action="store_true", help="no human leave-one-annotator-out level")
         p.set_defaults(func=lazy("convis_tasks.cli.report_cmds:_cmd_plot"))
+
+    p = subparsers.add_parser("inspect", help="one self-contained HTML page to look at a run pair by pair: frames, "
+                                              "answers, human scores, residuals")
+    p.add_argument("inputs", nargs="+", metavar="RUN", help="[LABEL=]RUN: an lmms-eval output folder, *_results.json "
+                                                            "or samples .jsonl; one model per input")
+    p.add_argument("--label", action="append", help="a label per input, in order (instead of LABEL=RUN)")
+    p.add_argument("-o", "--output", required=True, metavar="PAGE.html")
+    p.add_argument("--ground-truth", help="ConVIS.jsonl, gt_conditioned_similarities.json or the raw "
+                                          "vicos.user_inputs.json (adds each pair's ratings and their spread); "
+                                          "default: the human means the run logged with its answers")
+    p.add_argument("--rankings", help="ranked.json: the human retrieval order (default: the ranks the run logged)")
+    p.add_argument("--thumb-size", type=counting_number(8), default=96, metavar="PX",
+                   help="longest side of a frame thumbnail in pixels (default %(default)s)")
+    p.add_argument("--data-dir", help="the data folder holding the videos (default: $CONVIS_DATA_DIR, else the "
+                                      "Hugging Face cache)")
+    p.add_argument("--cache-dir", help="the pair-clip cache the run used (default: $CONVIS_CACHE_DIR, a clip_cache "
+                                       "folder beside the run, ~/.cache/convis/clips)")
+    p.add_argument("--bootstrap", type=counting_number(0), default=1000, metavar="B",
+                   help="resamples of the 95%% intervals of rho and tau (default %(default)s; 0: none)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed (default %(default)s)")
+    p.set_defaults(func=lazy("convis_tasks.cli.report_cmds:_cmd_inspect"))
 
     p = subparsers.add_parser("submit", help="build a leaderboard submission from an lmms-eval run (or the "
                                              "authors' release)")

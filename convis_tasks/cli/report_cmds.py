@@ -9,6 +9,9 @@ import os
 import time
 
 from convis_tasks.cli.common import run_command, say
+from convis_tasks.report.inspect_data import gather
+from convis_tasks.report.inspect_frames import FrameFinder, cache_folders, collect_strips
+from convis_tasks.report.inspect_page import frame_counts, render_page
 from convis_tasks.errors import InputError
 from convis_tasks.reading.jsonio import dumps
 from convis_tasks.safetext import terminal
@@ -275,3 +278,35 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 # --- registration ------------------------------------------------------------------------------------------------
+
+
+@_guard
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    check_output_path(args.output)
+    data = gather(list(args.inputs), args.label, args.ground_truth, args.rankings, args.bootstrap, args.seed)
+    for model in data.models:
+        for note in model.notes:
+            _say(note)
+    for message in data.messages:
+        _say(f"warning: {message}")
+    gathered = time.perf_counter()
+    paths = [p.split("=", 1)[1] if not os.path.exists(p) and "=" in p else p for p in args.inputs]
+    finder = FrameFinder(args.data_dir, cache_folders(args.cache_dir, paths), args.thumb_size)
+    strips = collect_strips(data, finder)
+    framed = time.perf_counter()
+    page = render_page(data, strips, args.thumb_size, list(args.inputs))
+    _write(args.output, page)
+    counts = frame_counts({id(s): s for s in strips.values()})
+    size = os.path.getsize(args.output)
+    thumbs = sum(s.bytes for s in {id(s): s for s in strips.values()}.values())
+    done = time.perf_counter()
+    print(terminal(f"wrote {args.output}: {size / 1e6:.2f} MB ({thumbs / 1e6:.2f} MB of thumbnails), "
+                   f"{len(data.pairs)} pairs, {len(data.anchors)} retrieval anchors; frames: "
+                   f"{counts['clip cache']} from the clip cache, {counts['source videos']} from the source videos, "
+                   f"{counts['unavailable']} unavailable; {done - start:.2f} s (answers {gathered - start:.2f} s, "
+                   f"frames {framed - gathered:.2f} s, page {done - framed:.2f} s)"))
+    if counts["unavailable"]:
+        reason = next(s.detail for s in strips.values() if s.source == "unavailable")
+        _say(f"warning: {counts['unavailable']} frame strip(s) unavailable, e.g.: {reason}")
+    return 0

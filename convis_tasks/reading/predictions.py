@@ -164,6 +164,13 @@ def iter_log_records(path: str, kind: str) -> Iterator[tuple[str, dict]]:
     Samples of other tasks in the same folder are skipped; a line that is not JSON (or repeats a key) is an error
     naming it, and so is a sample whose metrics carry two different ConViS records.
     """
+    for where, record, _ in iter_log_samples(path, kind):
+        yield where, record
+
+
+def iter_log_samples(path: str, kind: str) -> Iterator[tuple[str, dict, dict]]:
+    """:func:`iter_log_records` with the whole lmms-eval sample too: ``(where, record, sample)`` (the sample
+    holds what the harness logged beside the metrics, e.g. the rendered prompt under ``"input"``)."""
     files = [path] if os.path.isfile(path) else sorted(
         glob.glob(os.path.join(path, "**", "*samples_*.jsonl"), recursive=True))
     if not files:
@@ -176,7 +183,7 @@ def iter_log_records(path: str, kind: str) -> Iterator[tuple[str, dict]]:
                 raise PredictionError(f"{where}: the sample's metrics carry different ConViS records; "
                                       "the log was edited or mixed")
             if records:
-                yield where, records[0]
+                yield where, records[0], sample
 
 
 def load_log_samples(path: str) -> Predictions:

@@ -199,11 +199,16 @@ def _task_kwargs(config: dict) -> dict:
     return merged
 
 
-def task_settings(results: dict, task: str) -> dict:
-    """``frames_per_video`` / ``prompt`` / ``input`` of one task of a run's results (keys absent when unknown)."""
+def task_kwargs(results: dict, task: str) -> dict:
+    """Every ``lmms_eval_specific_kwargs`` option of one task of a run's results (defaults merged; {} when unknown)."""
     configs = results.get("configs") if isinstance(results.get("configs"), dict) else {}
     config = configs.get(task)
-    kwargs = _task_kwargs(config) if isinstance(config, dict) else {}
+    return _task_kwargs(config) if isinstance(config, dict) else {}
+
+
+def task_settings(results: dict, task: str) -> dict:
+    """``frames_per_video`` / ``prompt`` / ``input`` of one task of a run's results (keys absent when unknown)."""
+    kwargs = task_kwargs(results, task)
     return {k: kwargs[k] for k in SETTINGS if kwargs.get(k) is not None}
 
 

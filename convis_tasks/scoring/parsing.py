@@ -146,3 +146,43 @@ def parse_score(answer: object) -> float | None:
     if first is not False and final is not False and first != final:
         return None  # two different bare numbers, first and last: no single answer
     return first if first is not False else (final if final is not False else None)
+
+
+def unparsed_reason(answer: object) -> str | None:
+    """Why :func:`parse_score` gives ``None`` for ``answer``, in one line naming the rule (module doc), or ``None``
+    when the answer parses. For people reading answers (``convis inspect``); it never changes a score."""
+    if parse_score(answer) is not None:
+        return None
+    if answer is None:
+        return "no answer"
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+        return f"not text or a number ({type(answer).__name__})"
+    if not isinstance(answer, str):
+        return f"the number {answer!r} is off the 1-5 scale"
+    if not answer.strip():
+        return "empty answer"
+    dropped = _drop_reasoning(answer)
+    if not dropped.strip():
+        return "nothing outside the reasoning (<think> ... </think>, or a <think> never closed: cut off)"
+    text = _last_conclusion(dropped).strip()
+    if not text:
+        return "the last <CONCLUSION> is empty"
+    whole = _BARE.fullmatch(text)
+    if whole is not None:
+        return f"the answer is the number {whole.group(1)}, off the 1-5 scale"
+    marked = _SCALE_MENTION.sub("\u00a7", _VIDEO_MENTION.sub("\u00a7", text))
+    last = None
+    for last in _EXPLICIT.finditer(marked):
+        pass
+    if last is not None:
+        return f"the last explicit answer, {last.group(1) or last.group(2)}, is off the 1-5 scale"
+    lines = marked.splitlines()
+    first, final = _BARE.fullmatch(lines[0].strip()), _BARE.fullmatch(lines[-1].strip())
+    if first is not None and final is not None and len(lines) > 1:
+        return f"the first and last lines give different numbers ({first.group(1)}, {final.group(1)})"
+    if first is not None or final is not None:
+        return f"the {'first' if first is not None else 'last'} line's number, " \
+               f"{(first or final).group(1)}, is off the 1-5 scale"
+    if re.search(r"\d", marked):
+        return "numbers occur in the text, none stated as the answer (N/5, 'Score: N', or N alone)"
+    return "no number in the answer"
