@@ -1,4 +1,4 @@
-"""utils/safetext: untrusted names reach no terminal, Markdown, LaTeX, CSV, HTML or matplotlib unescaped."""
+"""safetext: untrusted names reach no terminal, Markdown, LaTeX, CSV, HTML or matplotlib unescaped."""
 
 from __future__ import annotations
 
