@@ -342,3 +342,13 @@ def test_the_judge_refuses_two_videos_sharing_a_caption_before_sending_anything(
     with pytest.raises(CaptionError, match=r"'a/x_1\.mp4' and 'b/x_1\.mp4'"):
         model.generate_until(requests)
     assert server.received == []
+
+
+def test_endpoint_model_args_arrive_as_strings_and_bad_ones_are_named():
+    judge = EndpointJudge("http://127.0.0.1:9/v1", "m", api_key_env="", timeout="5", tries="2", backoff="0",
+                          retry_after_cap="1")
+    assert (judge.client.timeout, judge.client.tries, judge.client.backoff) == (5.0, 2, 0.0)
+    for kwargs, name in (({"tries": "2.5"}, "tries"), ({"tries": "0"}, "tries"), ({"timeout": "soon"}, "timeout"),
+                         ({"timeout": "0"}, "timeout"), ({"backoff": "-1"}, "backoff")):
+        with pytest.raises(ValueError, match=name):
+            EndpointJudge("http://127.0.0.1:9/v1", "m", api_key_env="", **kwargs)

@@ -360,7 +360,7 @@ class EndpointJudge:
         self.model_name = str(model)
         self.top_logprobs = int(top_logprobs)
         self.client = EndpointClient(self.url, os.environ.get(str(api_key_env)) if api_key_env else None,
-                                     timeout=_number("timeout", timeout), tries=int(_number("tries", tries)),
+                                     timeout=_number("timeout", timeout), tries=_integer("tries", tries),
                                      backoff=_number("backoff", backoff),
                                      retry_after_cap=_number("retry_after_cap", retry_after_cap))
         self.where = self.client.where
@@ -398,6 +398,13 @@ def _number(name: str, value) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+def _integer(name: str, value) -> int:
+    """A model_arg as an int (lmms-eval passes strings); an error naming it otherwise."""
+    if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
 
 
 def build_judge(pretrained: str | None = None, gguf_file: str | None = None, base_url: str | None = None,

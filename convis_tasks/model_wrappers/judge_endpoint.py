@@ -3,15 +3,15 @@
 One POST of ``{base_url}/chat/completions`` per answer, through one ``httpx.Client`` (kept-alive connections):
 
 * **Deadline.** ``timeout`` bounds a whole request, connection to last byte: the reply body is streamed and the
-  deadline checked after every chunk. A server that trickles bytes is cut off at the deadline; one that goes
-  silent, by the socket timeout (``timeout`` per socket operation), so a request never takes more than twice
-  ``timeout`` (before, each byte restarted the clock: no bound at all). A reply over ``MAX_REPLY_BYTES`` is
-  refused.
+  deadline checked after every chunk, so a server that trickles bytes is cut off at the deadline (before, each
+  byte restarted a per-read clock: no bound at all). Each socket phase (connect, send, each read) is also bounded
+  by ``timeout``, which cuts off a silent server; the worst case, a connect, send and first read each just under
+  ``timeout``, is under 3 x ``timeout``. A reply over ``MAX_REPLY_BYTES`` is refused.
 * **Retries.** At most ``tries`` attempts (3). Retried: HTTP 429 and 5xx, and a connection that fails before a reply
   (refused, reset, closed). The wait before attempt ``k + 1`` is the reply's ``Retry-After`` (seconds or an HTTP
   date) capped at ``retry_after_cap`` (30 s), else ``backoff * 2 ** (k - 1)`` (0.5 s, 1 s). Not retried: other
   4xx (the request is wrong), the deadline (``timeout`` is the user's bound), a redirect, an invalid reply.
-  Worst case per answer: ``tries * 2 * timeout`` plus the waits.
+  Worst case per answer: ``tries * 3 * timeout`` plus the waits.
 * **No credential across hosts.** Redirects are never followed (a 3xx is an error naming the endpoint and the
   ``Location``), so the ``Authorization`` header only goes to ``base_url``'s host. The API key is kept out of every
   message: URLs are shown without user info or query, and the key is masked in any text the server sends back.
