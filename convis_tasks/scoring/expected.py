@@ -16,7 +16,7 @@ token's distribution:
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from convis_tasks.errors import InputError
 
@@ -49,16 +49,38 @@ def format_expected_answer(score: float, mass: float | None = None) -> str:
     return text if mass is None else f"{text} (mass on 1-5: {mass:.6f})"
 
 
-def expected_from_top_logprobs(top: Mapping[str, float]) -> tuple[float, float] | None:
+LOGPROB_TOLERANCE = 1e-6  # a log-probability may exceed 0 by this much (rounding); more is impossible
+MASS_TOLERANCE = 1e-5  # the listed tokens' probabilities may sum to 1 + this (20 float32 terms); more is impossible
+
+
+def check_top_logprobs(top: Iterable[tuple[str, float]]) -> float:
+    """The probability mass of a top-log-probability list; :class:`InputError` naming the token when a value is not
+    a finite number <= ``LOGPROB_TOLERANCE``, or when the mass exceeds ``1 + MASS_TOLERANCE`` (impossible replies)."""
+    mass = 0.0
+    for token, logprob in top:
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or not math.isfinite(logprob):
+            raise InputError(f"log-probability of token {token!r} is {logprob!r}, not a finite number")
+        if logprob > LOGPROB_TOLERANCE:
+            raise InputError(f"log-probability of token {token!r} is {logprob!r} > 0 (a probability above 1)")
+        mass += math.exp(logprob)
+    if mass > 1.0 + MASS_TOLERANCE:
+        raise InputError(f"the listed tokens' probabilities sum to {mass:.9g} > 1")
+    return mass
+
+
+def expected_from_top_logprobs(top: Mapping[str, float] | Iterable[tuple[str, float]]) -> tuple[float, float] | None:
     """Expected score and mass from an endpoint's top log-probabilities of the first answer token.
 
-    Only tokens that are exactly a digit 1..5 (surrounding whitespace ignored, duplicates summed) count; digits
-    absent from the list get probability 0. None when no digit is listed (the caller falls back to the text).
+    ``top``: ``(token, logprob)`` pairs (or a mapping), checked by :func:`check_top_logprobs` first. Only tokens that
+    are exactly a digit 1..5 (surrounding whitespace ignored, duplicates summed) count; digits absent from the list
+    get probability 0. None when no digit is listed (the caller falls back to the text).
     """
+    pairs = list(top.items()) if isinstance(top, Mapping) else list(top)
+    check_top_logprobs(pairs)
     probs = {d: 0.0 for d in SCORE_DIGITS}
-    for token, logprob in top.items():
+    for token, logprob in pairs:
         d = str(token).strip()
-        if d in probs and logprob is not None and math.isfinite(float(logprob)):
+        if d in probs:
             probs[d] += math.exp(float(logprob))
     mass = sum(probs.values())
     if mass <= 0.0:
