@@ -326,15 +326,10 @@ class _Request:
 
 
 def test_the_judge_refuses_two_videos_sharing_a_caption_before_sending_anything(servers, tmp_path):
-    from convis_tasks.reading import documents as dataset
-
     server = servers[0]
     for vid, text in (("x_1", "A man cooks."), ("y_2", "A woman paints.")):
         (tmp_path / f"{vid}.txt").write_text(text)
-    try:
-        model = CaptionJudge(captions=str(tmp_path), mode="greedy", base_url=url(server), model="m", api_key_env="")
-    finally:
-        dataset.set_videos_required(True)
+    model = CaptionJudge(captions=str(tmp_path), mode="greedy", base_url=url(server), model="m", api_key_env="")
     model.task_dict = {"pairs": {"test": [
         {"video1": "a/x_1.mp4", "video2": "y_2.mp4", "concept_name": "Location"},
         {"video1": "b/x_1.mp4", "video2": "y_2.mp4", "concept_name": "Location"}]}}

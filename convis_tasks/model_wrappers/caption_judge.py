@@ -4,8 +4,8 @@ For each request the model reads the two videos' captions (a folder of ``<video_
 ``convis_caption_similarity``), renders the benchmark prompt adapted to captions (``prompts/judge_captions.jinja``
 then ``prompts/judge.jinja``; ``judge_global.jinja`` for the concept-free task) as one user message, and scores the
 first answer token. The concept is the task's: its ``concept_name`` option (user-defined concepts included), else the
-document's, by the rule of ``hooks.doc_to_text``. It reads no video, so it runs the tasks on the real pair list when
-the videos are not on disk (``set_videos_required(False)``).
+document's, by the rule of ``hooks.doc_to_text``. It reads no video (its manifest entry says so), so it runs the tasks on the real pair list
+when the videos are not on disk.
 
 Backends:
 
