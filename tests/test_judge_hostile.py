@@ -290,7 +290,10 @@ def test_two_caption_files_one_video_could_resolve_to_are_an_error_listing_both(
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "x_1.txt").write_text(f"caption {sub}")
     store = CaptionStore(tmp_path)
-    with pytest.raises(CaptionError, match=r"'videos/x_1\.mp4' is ambiguous: 2 files .*a/x_1\.txt, .*b/x_1\.txt"):
+    from convis_tasks.reading.names import VideoPathError  # the one name rule's error, for videos and captions
+
+    with pytest.raises(VideoPathError, match=r"caption of video 'videos/x_1\.mp4': caption 'videos/x_1\.txt' is "
+                                             r"ambiguous: 2 files .*a/x_1\.txt, .*b/x_1\.txt"):
         store.get("videos/x_1.mp4")
     assert store.get("a/x_1.mp4") == "caption a"  # the path as written picks one, as for videos
 
