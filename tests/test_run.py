@@ -370,7 +370,7 @@ def test_two_cpu_ranks_through_accelerate_give_the_metrics_of_one(one_run):
 def test_plain_lmms_eval_names_the_missing_include_path_or_the_right_task_name():
     """lmms-eval 0.7.3 says only "Tasks not found"; the entry point it loads first adds what is wrong."""
     from convis_tasks import task_path
-    from convis_tasks.model_wrappers import task_hint
+    from convis_tasks.harness.tasks import task_hint
 
     missing = task_hint(["--model", "m", "--tasks", "convis_location,mme"])
     assert "--include_path " + task_path() in missing and "convis_location" in missing
@@ -388,3 +388,17 @@ def test_plain_lmms_eval_without_include_path_prints_the_hint(tmp_path):
                           text=True, timeout=300)
     assert "convis: note: the ConViS tasks (convis_location) are not in lmms-eval's own task tree: add " \
            "--include_path" in proc.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None, reason="lmms-eval is not installed")
+def test_the_task_hint_speaks_only_in_lmms_evals_own_command_line(monkeypatch, capsys):
+    """`convis run` loads the model entry point in its own process (preflight): the hint must not read convis's
+    arguments there and advise --include_path, which `convis run` adds itself (#21)."""
+    from convis_tasks.model_wrappers import manifests
+
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/convis", "run", "--model", "m", "--tasks", "convis_location"])
+    manifests()
+    assert "include_path" not in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["/x/site-packages/lmms_eval/__main__.py", "--tasks", "convis_location"])
+    manifests()
+    assert "add --include_path" in capsys.readouterr().err

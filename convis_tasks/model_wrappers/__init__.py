@@ -7,10 +7,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from convis_tasks.harness.tasks import task_hint
 from convis_tasks.model_wrappers.manifest import MODELS
+
+
+def _is_lmms_eval_cli(argv0: str) -> bool:
+    """Whether this process is lmms-eval's own command line (``lmms-eval``, ``python -m lmms_eval``), whose arguments
+    the hint reads; ``convis run`` and ``convis doctor`` load the same entry point with their own arguments."""
+    name = os.path.basename(argv0)
+    return name in ("lmms-eval", "lmms_eval") or argv0.replace(os.sep, "/").endswith("lmms_eval/__main__.py")
 
 
 def manifests():
@@ -18,7 +26,7 @@ def manifests():
     from lmms_eval.models.registry_v2 import ModelManifest  # the harness, only when the harness asks
 
     try:
-        hint = task_hint(sys.argv[1:])
+        hint = task_hint(sys.argv[1:]) if sys.argv and _is_lmms_eval_cli(sys.argv[0]) else None
     except Exception:  # noqa: BLE001 - a hint must never stop the harness
         hint = None
     if hint:
