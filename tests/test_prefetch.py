@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from convis_tasks import hooks
+from convis_tasks.harness import clips
 from convis_tasks.video import prefetch as P
 from convis_tasks.video import decode as V
 from convis_tasks.video.cache import PairClipCache
@@ -61,9 +62,9 @@ def counted(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    P.close_all()
+    clips.close()
     yield
-    P.close_all()
+    clips.close()
 
 
 def _reference(tmp_path, videos, pairs=PAIRS, n=4) -> dict:
@@ -144,10 +145,10 @@ def _docs(videos, pairs=PAIRS, concept="location"):
 def test_a_rank_plans_only_its_shard(tmp_path, videos, monkeypatch, world, rank):
     monkeypatch.setenv("WORLD_SIZE", str(world))
     docs = _docs(videos)
-    P.register_documents(docs)
+    clips.session().register_documents(docs)
     first = docs[rank]  # lmms-eval 0.7.3: rank r of W gets documents r, r + W, ...
-    clip = P.clip_for(first, 4, cache_dir=tmp_path / "cache", workers=2)
-    (pf,) = P._PREFETCHERS.values()
+    clip = clips.session().clip_for(first, 4, cache_dir=tmp_path / "cache", workers=2)
+    (pf,) = clips.session().prefetchers.values()
     assert pf.stats["planned"] == len(docs[rank::world])
     assert {e.req.pair_id for e in pf._entries.values()} == {d["pair_id"] for d in docs[rank::world]}
     assert Path(clip).read_bytes() == _reference(tmp_path, videos, [PAIRS[rank]])[PAIRS[rank]]
@@ -157,10 +158,10 @@ def test_five_concepts_share_one_plan(tmp_path, videos, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")
     lists = [_docs(videos, concept=c) for c in ("main_action", "location")]
     for docs in lists:
-        P.register_documents(docs)
-    paths = [[P.clip_for(d, 4, cache_dir=tmp_path / "cache", workers=2) for d in docs] for docs in lists]
+        clips.session().register_documents(docs)
+    paths = [[clips.session().clip_for(d, 4, cache_dir=tmp_path / "cache", workers=2) for d in docs] for docs in lists]
     assert paths[0] == paths[1]
-    (pf,) = P._PREFETCHERS.values()
+    (pf,) = clips.session().prefetchers.values()
     assert pf.stats["planned"] == len(PAIRS) and pf.stats["decodes"] == 5
 
 
@@ -168,7 +169,7 @@ def test_five_concepts_share_one_plan(tmp_path, videos, monkeypatch):
 def test_doc_to_visual_with_and_without_workers_gives_the_same_clips(tmp_path, videos, monkeypatch, workers):
     monkeypatch.setenv(P.WORKERS_ENV, workers)
     docs = _docs(videos)
-    P.register_documents(docs)
+    clips.session().register_documents(docs)
     kw = {"frames_per_video": 4, "cache_dir": str(tmp_path / "cache")}
     got = [Path(hooks.doc_to_visual(d, kw)[0]).read_bytes() for d in docs]
     want = _reference(tmp_path, videos)
@@ -177,9 +178,10 @@ def test_doc_to_visual_with_and_without_workers_gives_the_same_clips(tmp_path, v
 
 def test_doc_to_visual_with_a_missing_path_names_the_pair(tmp_path, videos):
     doc = {"pair_id": "a|b", "video1_path": videos[0], "video2_path": None, "concept": "location"}
-    P.register_documents([doc])
+    clips.session().register_documents([doc])
     for kw in ({"frames_per_video": 4, "cache_dir": str(tmp_path / "c")}, {"input": "two_videos"}):
-        with pytest.raises(FileNotFoundError, match=r"video file is missing.*pair a\|b"):
+        # the first request for frames refuses the run (exit status 1, one line), as process_docs does
+        with pytest.raises(SystemExit, match=r"^convis: error: pair a / b: video 2 not found"):
             hooks.doc_to_visual(doc, kw)
 
 
@@ -192,15 +194,15 @@ def test_process_docs_registers_its_documents_once_and_the_first_request_plans_f
     monkeypatch.setenv("WORLD_SIZE", "1")
     rows = hooks.docs_location(None).to_list()
     assert hooks.docs_location(None).to_list() == rows  # lmms-eval calls process_docs more than once
-    assert len(P._DOC_LISTS) == 1
+    assert len(clips.session().doc_lists) == 1
 
     def reload(doc):
         raise AssertionError("the task's documents were read again")
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # a failed reload would be a warning
-        clip = P.clip_for(rows[0], 4, cache_dir=tmp_path / "cache", workers=2, loader=reload)
-    (pf,) = P._PREFETCHERS.values()
+        clip = clips.session().clip_for(rows[0], 4, cache_dir=tmp_path / "cache", workers=2, loader=reload)
+    (pf,) = clips.session().prefetchers.values()
     assert pf.stats["planned"] == len({(r["video1_path"], r["video2_path"]) for r in rows}) > 1
     direct = PairClipCache(tmp_path / "direct").get(rows[0]["video1_path"], rows[0]["video2_path"], n_frames=4)
     assert Path(clip).read_bytes() == Path(direct).read_bytes()

@@ -18,7 +18,9 @@ import av
 import numpy as np
 import pytest
 
+from convis_tasks.video import cache as C
 from convis_tasks.video import decode as V
+from convis_tasks.video import encode as E
 from convis_tasks.video.errors import CacheEntryRebuilt
 from convis_tasks.video.cache import PairClipCache
 from convis_tasks.video.decode import VideoDecodeError, count_frames, read_frames, sample_indices
@@ -550,7 +552,7 @@ def test_encoder_presets_decode_to_identical_frames(tmp_path, monkeypatch):
     # qp=0 is lossless in YUV: the preset changes bytes and speed, never the frames a model sees
     frames = np.random.default_rng(9).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
     write_clip(frames, tmp_path / "now.mp4")
-    monkeypatch.setitem(V.ENCODER_OPTIONS, "preset", "veryfast")
+    monkeypatch.setitem(E.ENCODER_OPTIONS, "preset", "veryfast")
     write_clip(frames, tmp_path / "before.mp4")
     assert np.array_equal(read_frames(tmp_path / "now.mp4", 4), read_frames(tmp_path / "before.mp4", 4))
 
@@ -583,7 +585,7 @@ def test_in_place_edit_keeping_size_is_detected_and_rebuilt(tmp_path, pair_video
         "hashlib").sha256(good).hexdigest()
     _flip_in_place(clip)
     if not same_process:
-        monkeypatch.setattr(V, "_CHECKED", {})  # a new process has checked nothing yet
+        monkeypatch.setattr(C, "_CHECKED", {})  # a new process has checked nothing yet
     with pytest.warns(CacheEntryRebuilt) as record:
         again = PairClipCache(tmp_path / "cache").get(a, b, n_frames=4, pair_id="p-9")
     message = str(record[0].message)
@@ -783,8 +785,8 @@ def test_native_clips_take_the_cache_formats_encoder_options(tmp_path):
     v1 = write_tagged_h264(tmp_path / "a.mp4", "yuv420p", (2, 0, 2, 2), 1)
     v2 = write_tagged_h264(tmp_path / "b.mp4", "yuv420p", (2, 0, 2, 2), 2)
     default = PairClipCache(tmp_path / "cache")
-    cabac = dict(V.ENCODER_OPTIONS, preset="ultrafast", **{"x264-params": "cabac=1"})
-    other = PairClipCache(tmp_path / "cache", fmt=V.ClipFormat(options=cabac))
+    cabac = dict(E.ENCODER_OPTIONS, preset="ultrafast", **{"x264-params": "cabac=1"})
+    other = PairClipCache(tmp_path / "cache", fmt=E.ClipFormat(options=cabac))
     assert default.request(v1, v2, 4).key != other.request(v1, v2, 4).key  # the options are part of the key
     clip_default, clip_other = Path(default.get(v1, v2, n_frames=4)), Path(other.get(v1, v2, n_frames=4))
     assert json.loads(clip_other.with_suffix(".json").read_text())["mode"] == "native yuv420p"
@@ -792,7 +794,7 @@ def test_native_clips_take_the_cache_formats_encoder_options(tmp_path):
     for backend in BACKENDS:  # lossless either way: the options change the bytes, never the frames
         assert np.array_equal(read_frames(clip_default, 8, backend=backend),
                               read_frames(clip_other, 8, backend=backend))
-    ffv1 = PairClipCache(tmp_path / "ffv1", fmt=V.ClipFormat(codec="ffv1", pix_fmt="bgr0", options={}, container="avi"))
+    ffv1 = PairClipCache(tmp_path / "ffv1", fmt=E.ClipFormat(codec="ffv1", pix_fmt="bgr0", options={}, container="avi"))
     assert ffv1.native_format(ffv1.request(v1, v2, 4)) is None  # not x264 in mp4: written from RGB, in its own format
 
 

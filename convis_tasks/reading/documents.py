@@ -121,10 +121,14 @@ def missing_videos(docs: list[dict]) -> list[str]:
     ``videos_required``); empty when every document can give its frames."""
     out = []
     for doc in docs:
-        names = doc_videos(doc)
-        for name, path in zip(names, (doc.get("video1_path"), doc.get("video2_path"))):
+        paths = (doc.get("video1_path"), doc.get("video2_path"))
+        if None not in paths:
+            continue
+        pair = str(doc.get("pair_id", "?")).replace("|", " / ")
+        names = (doc.get("video1") or doc.get("anchor"), doc.get("video2") or doc.get("candidate"))
+        for i, (name, path) in enumerate(zip(names, paths), 1):
             if path is None:
-                out.append(f"pair {names[0]} / {names[1]}: video {name!r} not found in the data folder")
+                out.append(f"pair {pair}: video {name or i!r} not found in the data folder")
     return out
 
 

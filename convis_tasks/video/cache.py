@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from convis_tasks.video import decode  # decode.read_*: one place to observe decoding
 from convis_tasks.video.decode import (DECORD_CONTAINERS, count_frames, NATIVE_PIX_FMTS, NativeFrames, VideoFormat,
-                                       container_format, probe, read_frames, read_native)
+                                       container_format, probe)
 from convis_tasks.video.encode import (CLIP_FORMAT, PIPELINE_VERSION, ClipFormat, concat_pair_frames, write_clip,
                                        write_native_clip)
 from convis_tasks.video.errors import (CacheEntryRebuilt, VideoDecodeError, VideoEncodeError, _not_found, _pair_text,
@@ -286,7 +287,7 @@ class PairClipCache:
         """The ``n_frames`` protocol frames of video ``which`` (1 or 2), RGB or native; errors name the pair."""
         path = req.video1 if which == 1 else req.video2
         try:
-            frames = read_native(path, req.n_frames) if native else read_frames(path, req.n_frames)
+            frames = decode.read_native(path, req.n_frames) if native else decode.read_frames(path, req.n_frames)
         except FileNotFoundError as exc:
             raise _not_found(exc.filename or path, **req.context()) from exc
         except VideoDecodeError as exc:
