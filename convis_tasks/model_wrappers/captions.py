@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from convis_tasks import task_path
 from convis_tasks.reading.documents import load_documents
+from convis_tasks.errors import InputError
+from convis_tasks.reading.jsonio import strict_jsonl_objects
 
 DEFAULT_PROMPT = "Describe this video in detail."
 TASK_NAME = "convis_captions"
@@ -131,20 +133,16 @@ def read_logged_captions(path: str | os.PathLike) -> dict[str, str]:
         raise FileNotFoundError(f"{path}: no lmms-eval '*_samples_*.jsonl' files found")
     captions: dict[str, str] = {}
     for file in files:
-        with open(file, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                sample = json.loads(line)
-                record = sample.get(RECORD_KEY)
-                if not (isinstance(record, dict) and record.get("kind") == "caption"):
-                    continue  # a sample of another task in the same folder
-                vid, text = str(record["video_id"]), str(record["caption"])
-                if vid in captions and captions[vid] != text:
-                    raise ValueError(f"{file}, line {lineno}: video {vid} was captioned twice with different text")
-                captions[vid] = text
+        for _, where, sample in strict_jsonl_objects(file, InputError, "sample log", allow_nonfinite=True):
+            record = sample.get(RECORD_KEY)
+            if not (isinstance(record, dict) and record.get("kind") == "caption"):
+                continue  # a sample of another task in the same folder
+            vid, text = str(record["video_id"]), str(record["caption"])
+            if vid in captions and captions[vid] != text:
+                raise InputError(f"{where}: video {vid} was captioned twice with different text")
+            captions[vid] = text
     if not captions:
-        raise ValueError(f"{path}: no {TASK_NAME} samples found in {len(files)} samples file(s)")
+        raise InputError(f"{path}: no {TASK_NAME} samples found in {len(files)} samples file(s)")
     return captions
 
 

@@ -34,7 +34,8 @@ from datetime import datetime, timezone
 
 from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from convis_tasks.reading.predictions import PredictionError
-from convis_tasks.reading.jsonio import strict_jsonl_objects, strict_load_file
+from convis_tasks.errors import InputError
+from convis_tasks.reading.jsonio import strict_jsonl_objects, strict_load_file, strict_loads
 from convis_tasks.reading.provenance import describe
 from convis_tasks.reading.names import walk_files
 
@@ -131,8 +132,8 @@ def _first_record(path: str) -> dict | None:
     A first line that is not JSON gives None too: the loaders report the broken line with its number."""
     line = _first_line(path)
     try:
-        sample = json.loads(line) if line is not None else None
-    except json.JSONDecodeError:
+        sample = strict_loads(line, path, allow_nonfinite=True) if line is not None else None
+    except InputError:
         return None
     for value in sample.values() if isinstance(sample, dict) else ():
         if isinstance(value, dict) and "score" in value:
@@ -146,8 +147,8 @@ def samples_kind(path: str) -> str | None:
     if line is None:
         return None
     try:
-        json.loads(line)
-    except json.JSONDecodeError:
+        strict_loads(line, path, allow_nonfinite=True)
+    except InputError:
         return "pair"  # let the loader report the broken line
     record = _first_record(path)
     if record is None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from convis_tasks.reading.jsonio import strict_load_file
 from convis_tasks.video import decode  # decode.read_*: one place to observe decoding
 from convis_tasks.video.decode import (DECORD_CONTAINERS, count_frames, NATIVE_PIX_FMTS, NativeFrames, VideoFormat,
                                        container_format, probe)
@@ -223,8 +224,7 @@ class PairClipCache:
         if _CHECKED.get(key) == sig:
             return None
         try:
-            with open(side, encoding="utf-8") as fh:
-                meta = json.loads(fh.read())
+            meta = strict_load_file(str(side))
         except (OSError, ValueError) as exc:
             return f"unreadable sidecar ({_short(exc)})"
         if not isinstance(meta, dict) or meta.get("key") != key or meta.get("pipeline_version") != PIPELINE_VERSION:
