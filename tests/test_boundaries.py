@@ -112,3 +112,14 @@ def test_convis_run_reports_a_broken_video_decoder_as_a_problem_with_its_fix(tmp
     last = proc.stderr.strip().splitlines()[-1]
     assert "PyAV" in last and "fix: pip install av" in last and "internal error" not in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("lmms_eval"), reason="lmms-eval is not installed")
+def test_an_unparsable_launcher_option_is_a_usage_error_before_the_run(tmp_path):
+    from convis_tasks.errors import RunError
+    from convis_tasks.harness.run import execute
+
+    with pytest.raises(RunError, match="--launcher_args .* is not a valid option string"):
+        execute(["--model", "convis_colour_histogram", "--tasks", "convis_location", "--output_path",
+                 str(tmp_path / "out"), "--launcher_args", "--main_process_port '29511"])
+    assert not (tmp_path / "out").exists()

@@ -109,6 +109,10 @@ def execute(argv: list[str]) -> int:
                        "(not under accelerate launch or torchrun)")
     if args.num_processes < 1:
         raise RunError("--num_processes must be at least 1")
+    try:
+        shlex.split(args.launcher_args or "")
+    except ValueError as exc:
+        raise RunError(f"--launcher_args {args.launcher_args!r} is not a valid option string ({exc})") from None
     for opt in ("--tasks", "--output_path", "--include_path"):
         if any(a == opt or a.startswith(opt + "=") for a in passthrough):
             raise RunError(f"{opt} given twice")
