@@ -375,8 +375,11 @@ def test_caption_similarity_runs_on_the_pair_list_without_the_video_files(tmp_pa
     shutil.copy(DEMO_DIR / "ConVIS.jsonl", data / "ConVIS.jsonl")
     with pytest.raises(FileNotFoundError):
         load_documents("location", data)  # a model that reads videos: missing files stop the documents
-    model = CaptionSimilarity(captions=str(captions))  # says it reads no video, before the tasks build documents
-    docs = load_documents("location", data)
+    from convis_tasks.model_wrappers.manifest import MODELS
+
+    model = CaptionSimilarity(captions=str(captions))
+    assert MODELS["convis_caption_similarity"].reads_videos is False  # its manifest says it reads no video
+    docs = load_documents("location", data, videos_required=False)  # as the hooks build them
     assert docs and all(d["video1_path"] is None and d["video2_path"] is None for d in docs)
     answers = _run(model, docs, tmp_path / "clips")
     ids = [f"v{i:02d}" for i in range(1, 9)]
