@@ -13,6 +13,7 @@ import warnings
 from . import task_path
 from .report.console import caught_messages, concept_spec, dumps, run_command, sample_size_warning, say
 from .utils.concepts import CONCEPT_KEYS, CONCEPTS, get_concept, parse_concepts
+from .utils.parsing import AMBIGUOUS, parse_answer
 from .utils.safetext import terminal
 
 
@@ -120,9 +121,30 @@ def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None
     return results
 
 
+# --- issue #19 (parser): the ambiguous share of the unparsed answers, as a note under the table -------------
+def ambiguous_note(predictions_path: str) -> str:
+    """How many unparsed answers the parser calls ambiguous, per concept; '' for inputs without answer texts.
+
+    The reasons are recomputed from the logged answer texts (:func:`convis_tasks.utils.parsing.parse_answer`)."""
+    from .report.inputs import load_path
+
+    predictions = load_path(predictions_path).predictions
+    if predictions is None or not predictions.answers:
+        return ""
+    ambiguous, unparsed = {}, 0
+    for concept, texts in predictions.answers.items():
+        missing = [texts[k] for k, v in predictions.scores[concept].items() if v is None and k in texts]
+        unparsed += len(missing)
+        ambiguous[concept or CONCEPT_FREE] = sum(parse_answer(t).reason == AMBIGUOUS for t in missing)
+    return (f"Note: {sum(ambiguous.values())} of the {unparsed} unparsed answers are ambiguous, with two values "
+            f"that could be the answer (docs/parsing.md): {', '.join(f'{c} {n}' for c, n in ambiguous.items())}")
+# --- end of issue #19 -----------------------------------------------------------------------------------------
+
+
 def _cmd_correlate(args: argparse.Namespace) -> int:
     results = run_correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
-    print(dumps(results) if args.json else correlation_table(results))
+    note = "" if args.json else ambiguous_note(args.predictions)
+    print(dumps(results) if args.json else correlation_table(results) + (f"\n\n{note}" if note else ""))
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 from .utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from .utils.metrics import score_pairs
-from .utils.parsing import parse_score
+from .utils.parsing import parse_answer
 from .utils.prompts import render_prompt
 from .utils.provenance import provenance
 
@@ -95,6 +95,12 @@ def doc_to_target(doc: dict) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
 
 
+def _parsed(answer: str) -> dict:
+    """The record's ``score`` and ``parse`` (why it is unparsed: docs/parsing.md's reasons; None when parsed)."""
+    parsed = parse_answer(answer)
+    return {"score": parsed.score, "parse": parsed.reason}
+
+
 def process_results(doc: dict, results: list[str]) -> dict:
     """Parse the answer; every metric gets the same per-pair record and aggregates it."""
     answer = results[0] if results else ""
@@ -104,7 +110,7 @@ def process_results(doc: dict, results: list[str]) -> dict:
         "video2": doc["video2"],
         "concept": doc["concept"] or None,
         "answer": answer,
-        "score": parse_score(answer),
+        **_parsed(answer),
         "gt": {k: v for k, v in doc["gt"].items() if v is not None},
         "provenance": provenance(),
     }
@@ -205,7 +211,7 @@ def process_retrieval_results(doc: dict, results: list[str]) -> dict:
         "candidate": doc["candidate"],
         "concept": doc["concept"],
         "answer": answer,
-        "score": parse_score(answer),
+        **_parsed(answer),
         "human_rank": doc["human_rank"],
         "provenance": provenance(),
     }
