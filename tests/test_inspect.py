@@ -24,7 +24,7 @@ from convis_tasks.report.inspect_frames import SOURCE_CACHE, SOURCE_NONE, SOURCE
 from convis_tasks.report.inspect_page import render_page
 from convis_tasks.concepts import CONCEPT_KEYS, get_concept
 from convis_tasks.reading.datafolder import DEMO_DIR
-from convis_tasks.scoring.parsing import parse_score, unparsed_reason
+from convis_tasks.scoring.parsing import parse_answer, parse_score
 from convis_tasks.reading.predictions import PredictionError
 from convis_tasks.video.cache import PairClipCache
 
@@ -81,8 +81,8 @@ def test_residuals_histogram_reasons_and_order(small_run):
     location = {p.key: next(a for a in p.answers if a.concept == "location") for p in data.pairs}
     # residual = score (unparsed counts 3.0) - human mean
     assert [location[k].residuals["location"] for k in sorted(location)] == [1.0, 0.0, -2.0, 2.0]
-    assert location[("v02.mp4", "v04.mp4")].reason == "no number in the answer"
-    assert location[("v03.mp4", "v05.mp4")].reason == "the answer is the number 7, off the 1-5 scale"
+    assert location[("v02.mp4", "v04.mp4")].reason == "no score"
+    assert location[("v03.mp4", "v05.mp4")].reason == "out of range"
     assert location[("v01.mp4", "v02.mp4")].reason is None
     # most disagreement first; equal disagreement in name order
     assert [p.key for p in data.pairs] == [("v02.mp4", "v04.mp4"), ("v03.mp4", "v05.mp4"), ("v01.mp4", "v02.mp4"),
@@ -119,7 +119,7 @@ def test_small_helpers():
                                     "<think>maybe 4", "Video 1 has 3 cats", "alike", "<CONCLUSION></CONCLUSION>",
                                     None, True, 9, 2.5, "Score: 4. Actually, score: 7", "1. The man walks"])
 def test_unparsed_reason_exactly_when_unparsed(answer):
-    reason = unparsed_reason(answer)
+    reason = parse_answer(answer).reason
     assert (reason is None) == (parse_score(answer) is not None)
     assert reason is None or reason.strip()
 

@@ -1,8 +1,15 @@
+import json
+import re
+from pathlib import Path
+
 import pytest
 
+from convis_tasks.scoring.parsing import (AMBIGUOUS, EMPTY, NO_SCORE, OUT_OF_RANGE, REASONS, ParsedAnswer, parse_answer,
+                                          parse_score)
 from convis_tasks.scoring.unparsed import NEUTRAL_SCORE
-from convis_tasks.scoring.parsing import parse_score
 from convis_tasks.scoring.unparsed import counted as score_or_neutral
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "parsing.md"
 
 
 @pytest.mark.parametrize("answer, expected", [
@@ -136,3 +143,146 @@ def test_non_string_answers():
     assert parse_score(True) is None and parse_score(False) is None
     assert parse_score(float("nan")) is None and parse_score(float("inf")) is None
     assert parse_score(["4"]) is None
+
+
+# --- issue #19: never a number that is not the answer -------------------------------------------------------
+
+@pytest.mark.parametrize("answer, expected", [
+    # full-width digits inside "N/5" and "N out of 5": the old parser read the denominator (5)
+    ("Score: \uff14/\uff15", 4.0),
+    ("Score: \uff14 out of \uff15", 4.0),
+    ("\uff33\uff43\uff4f\uff52\uff45\uff1a\uff14\uff0f\uff15", 4.0),       # all full-width
+    ("Score: \uff14/\uff11\uff10", None),                                       # 4/10, full-width
+    ("The score is \u201c4\u201d.", 4.0),                                        # typographic quotes
+    ("Score \u2013 4", 4.0),                                                      # an en dash
+    ("Score: \u0664", 4.0),                                                       # an Arabic-Indic 4
+    ("Answer: 4\u200b", 4.0),                                                     # a zero-width space
+    ("\uff1cthink\uff1e1\uff1c/think\uff1e 3", 3.0),                             # full-width think tags
+])
+def test_unicode_is_normalised_before_every_rule(answer, expected):
+    assert parse_score(answer) == expected
+
+
+@pytest.mark.parametrize("answer", [
+    "Score: 4. Confidence: 3/5",                                   # old: 3 (the last explicit answer)
+    "**Confidence:** 3/5. **Score:** 4",
+    "Score: 4\nConfidence level: 3",
+    "Score: 4 (quality score 3)",
+    "Score: 4.00000000 (cosine 1.00000000)",                       # the baselines' remark: old 4, still 4
+])
+def test_a_confidence_or_quality_rating_is_not_the_answer(answer):
+    assert parse_answer(answer) == ParsedAnswer(4.0, None)
+
+
+@pytest.mark.parametrize("answer", [
+    # each answer holds the known score 4 and another number; the old parser's value is in the comment
+    "Similarity for action 2, location 4",                         # other concepts' scores in one sentence: 2
+    "Score: 2. Wait, score: 4",                                    # a retraction, no final answer: 4
+    "Score: 4. Hmm, more like a 2.",                               # 4
+    "It is not a 2. Score: 4",                                     # a negated mention still competes: 4
+    "Score: 4, not 5.",                                            # 4
+    "Action score: 4, location score: 2",                          # 2
+    "Final answer: 4 (action), 2 (location)",                      # 4
+    "Score: 4 (2 for location)",                                   # 4
+    "4\nBoth show cooking.\n2",                                    # None
+    "Score: 4. Actually, on reflection, score: 7",                 # None
+])
+def test_two_values_that_could_be_the_answer_are_ambiguous(answer):
+    assert parse_answer(answer) == ParsedAnswer(None, AMBIGUOUS)
+
+
+@pytest.mark.parametrize("answer", [
+    "Score: not 2, but 4",                                         # old: 2
+    "The score is not 2",                                          # old: 2
+    "I would not give it a 2",                                     # old: 2
+    "Score: 4 rather than 2.",                                     # old: None; 4 does not end there
+])
+def test_a_negated_answer_is_never_the_score(answer):
+    assert parse_answer(answer) == ParsedAnswer(None, NO_SCORE)
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("Score: 2. Wait, final answer: 4", 4.0),                      # rule 7: a final answer revises
+    ("I first thought 2. **Final Answer:** 4", 4.0),
+    ("Final answer: 2. Final answer: 4", None),                    # two final answers: ambiguous
+    ("Score: 4. Final answer: 7", None),                           # out of range, never the earlier 4
+    ("Score: 4. It's a solid 4.", 4.0),                            # a mention with the same value
+    ("1. Both cook.\n2. Both in a kitchen.\nScore: 4", 4.0),        # list markers are no mentions
+    ("About 1/2 of the frames match. Score: 4", 4.0),              # a denominator is no mention
+    ("Both videos show 2 people in 1 kitchen. Score: 4", 4.0),     # counts are no mentions
+])
+def test_revisions_and_mentions(answer, expected):
+    assert parse_score(answer) == expected
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (None, EMPTY), ("", EMPTY), ("  \n ", EMPTY), ("<think>maybe 4", EMPTY),
+    ("garbage", NO_SCORE), ("I'd say 4.", NO_SCORE), (True, NO_SCORE), (["4"], NO_SCORE),
+    ("7", OUT_OF_RANGE), ("Score: 9", OUT_OF_RANGE), (0, OUT_OF_RANGE), (float("nan"), OUT_OF_RANGE),
+    ("Score: 2. Wait, score: 4", AMBIGUOUS),
+])
+def test_every_unparsed_answer_has_a_reason_from_the_fixed_vocabulary(answer, reason):
+    parsed = parse_answer(answer)
+    assert parsed == ParsedAnswer(None, reason) and reason in REASONS
+    assert parse_answer("Score: 4") == ParsedAnswer(4.0, None) and parse_score("Score: 4") == 4.0
+
+
+def _doc_examples() -> list[tuple[str, float | None, str | None]]:
+    """(answer, score, reason or None) for every example of docs/parsing.md: each `answer` -> value, and each
+    example in the table's "gives `None`" column."""
+    text = DOC.read_text(encoding="utf-8")
+    examples = []
+    for answer, value, reason in re.findall(r"`([^`]+)` -> (None(?: \(([a-z ]+)\))?|-?[0-9]+(?:\.[0-9]+)?)", text):
+        examples.append((answer, None if value.startswith("None") else float(value), reason or None))
+    for row in text.splitlines():
+        cells = row.split(" | ")
+        if row.startswith("| ") and len(cells) == 4 and cells[0][2:].isdigit():
+            scored = re.findall(r"`([^`]+)`( ->)?", cells[2])
+            assert all(arrow for _, arrow in scored), f"an example without its value in rule {cells[0]}"
+            examples += [(answer, None, None) for answer in re.findall(r"`([^`]+)`", cells[3])]
+    return [(a.replace("\\n", "\n"), v, r) for a, v, r in examples]
+
+
+def test_every_example_of_docs_parsing_md():
+    examples = _doc_examples()
+    assert len(examples) >= 80  # the reader finds them all (88 when written)
+    wrong = []
+    for answer, score, reason in examples:
+        parsed = parse_answer(answer)
+        if parsed.score != score or (reason is not None and parsed.reason != reason):
+            wrong.append((answer, score, reason, parsed))
+    assert not wrong
+
+
+def test_the_samples_log_records_the_reason():
+    from convis_tasks import hooks
+
+    doc = {"video1": "a.mp4", "video2": "b.mp4", "concept": "location", "gt": {"location": 3.0}}
+    assert hooks.process_results(doc, ["Score: 2. Wait, score: 4"])["n"]["parse"] == AMBIGUOUS
+    assert hooks.process_results(doc, ["Score: 4"])["n"] | {"provenance": None} == {
+        "kind": "pair", "video1": "a.mp4", "video2": "b.mp4", "concept": "location", "answer": "Score: 4",
+        "score": 4.0, "parse": None, "gt": {"location": 3.0}, "provenance": None}
+    retrieval = {"anchor": "a.mp4", "candidate": "b.mp4", "concept": "location", "human_rank": 1}
+    assert hooks.process_retrieval_results(retrieval, ["7"])["r@1"]["parse"] == OUT_OF_RANGE
+
+
+def test_correlate_notes_the_ambiguous_unparsed_answers(tmp_path, capsys):
+    from convis_tasks.cli import main
+
+    truth = tmp_path / "gt.jsonl"
+    keys = ("MainAction", "MainSubjects", "MainObjects", "Location", "OrderOfActions")
+    rows = [{"video1": f"videos/p{i}a.mp4", "video2": f"videos/p{i}b.mp4", **{k: i + 1.0 for k in keys}}
+            for i in range(5)]
+    truth.write_text("\n".join(json.dumps(r) for r in rows))
+    answers = ["1", "Score: 2. Wait, score: 4", "no idea", "4", "5"]
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = []
+    for i, answer in enumerate(answers):
+        record = {"kind": "pair", "video1": rows[i]["video1"], "video2": rows[i]["video2"], "concept": "location",
+                  "answer": answer, "score": parse_score(answer), "gt": {"location": i + 1.0}}
+        lines.append(json.dumps({"doc_id": i, "spearman": record, "kendall": record}))
+    (run / "20260101_samples_convis_location.jsonl").write_text("\n".join(lines))
+    assert main(["correlate", str(run), "--ground-truth", str(truth)]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 |" in out and "Note: 1 of the 2 unparsed answers are ambiguous" in out and "location 1" in out

@@ -11,7 +11,7 @@ from convis_tasks.cli.common import say
 from convis_tasks.concepts import CONCEPTS
 from convis_tasks.reading.annotations import AnnotationError, load_ratings
 from convis_tasks.reading.jsonio import dumps
-from convis_tasks.report.text import correlation_table, retrieval_table
+from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
 from convis_tasks.scoring.agreement import agreement
 from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
 
@@ -22,7 +22,11 @@ def _fmt(value: float, digits: int) -> str:
 
 def _cmd_correlate(args: argparse.Namespace) -> int:
     results = run_correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
-    print(dumps(results) if args.json else correlation_table(results))
+    if args.json:
+        print(dumps(results))
+        return 0
+    note = ambiguous_note(args.predictions)
+    print(correlation_table(results) + (f"\n\n{note}" if note else ""))
     return 0
 
 

@@ -29,7 +29,7 @@ from convis_tasks.reading.annotations import PairKey, load_ground_truth, pair_ke
 from convis_tasks.concepts import CONCEPT_KEYS
 from convis_tasks.scoring.metrics import EmptyEvaluationError, score_pairs
 from convis_tasks.scoring.unparsed import NEUTRAL_SCORE
-from convis_tasks.scoring.parsing import unparsed_reason
+from convis_tasks.scoring.parsing import parse_answer
 from convis_tasks.reading.predictions import PredictionError, iter_log_samples
 from convis_tasks.reading.provenance import describe
 from convis_tasks.reading.inputs import load_path, parse_specs
@@ -268,7 +268,7 @@ def _read_model(label: str | None, path: str
             seen.add(ident)
             answer = record.get("answer", "")
             prompt = sample.get("input") if isinstance(sample.get("input"), str) else None
-            made = Answer(label, task, record.get("concept"), answer, record.get("score"), unparsed_reason(answer)
+            made = Answer(label, task, record.get("concept"), answer, record.get("score"), parse_answer(answer).reason
                           if record.get("score") is None else None, prompt, spec)
             (pairs if kind == "pair" else retrieval).append(({**record, "_where": where}, made))
     view = ModelView(label, list(item.paths), dict(item.meta), describe(provenance), tasks,

@@ -6,7 +6,9 @@ import math
 
 from convis_tasks.concepts import get_concept
 from convis_tasks.safetext import terminal
+from convis_tasks.reading.inputs import load_path
 from convis_tasks.scoring.evaluate import CONCEPT_FREE, GLOBAL_KEY
+from convis_tasks.scoring.parsing import AMBIGUOUS, parse_answer
 from convis_tasks.report.tables import markdown_grid
 
 TABLE_DIGITS = 2  # rho and tau alike
@@ -69,3 +71,19 @@ def retrieval_table(results: dict[str, dict]) -> str:
         lines += ["", "Concept-free scores, against each concept's rankings:", ""] + markdown_grid(head, rows)
     lines += [f"\nWarning: {terminal(n)}" for n in notes]
     return "\n".join(lines)
+
+
+def ambiguous_note(predictions_path: str) -> str:
+    """How many unparsed answers the parser calls ambiguous, per concept, as a line under the correlation table;
+    '' for inputs without answer texts. The reasons are recomputed from the logged answer texts
+    (:func:`convis_tasks.scoring.parsing.parse_answer`)."""
+    predictions = load_path(predictions_path).predictions
+    if predictions is None or not predictions.answers:
+        return ""
+    ambiguous, unparsed = {}, 0
+    for concept, texts in predictions.answers.items():
+        missing = [texts[k] for k, v in predictions.scores[concept].items() if v is None and k in texts]
+        unparsed += len(missing)
+        ambiguous[concept or CONCEPT_FREE] = sum(parse_answer(t).reason == AMBIGUOUS for t in missing)
+    return (f"Note: {sum(ambiguous.values())} of the {unparsed} unparsed answers are ambiguous, with two values "
+            f"that could be the answer (docs/parsing.md): {', '.join(f'{c} {n}' for c, n in ambiguous.items())}")

@@ -1,68 +1,111 @@
 """Turn a model's free-text answer into a 1-5 similarity score, or ``None`` (unparsed, counted and reported).
 
 The parser is an input reader like the file loaders: a number in the answer that is not the model's answer must
-never become a score, so anything the rules below do not cover is ``None``, never a guess. The grammar, applied
-in order (docs/parsing.md lists examples of each):
+never become a score. It collects every number that could be the answer and gives a score only when they all agree;
+anything else is ``None`` with a reason, never a guess. The grammar (docs/parsing.md lists examples of each):
 
 1. A non-string answer: an int or float (never a bool) in [1, 5]; anything else is ``None``.
-2. Reasoning is dropped: text inside ``<think>...</think>`` (or ``<thinking>``); an unclosed ``<think>`` drops
+2. The text is normalised (NFKC: full-width digits and letters; typographic quotes, dashes and the fraction slash
+   to ASCII; every Unicode decimal digit to its ASCII digit; zero-width characters removed) before any rule.
+3. Reasoning is dropped: text inside ``<think>...</think>`` (or ``<thinking>``); an unclosed ``<think>`` drops
    everything after it (the answer was cut off while thinking); a ``</think>`` with no opening drops everything
-   before it (the opening tag was in the prompt).
-3. If ``<CONCLUSION>`` tags remain (LLaVA-CoT), only the last conclusion's text is read.
-4. The whole remaining text is one number, optionally wrapped in Markdown, quotes or brackets (``4``, ``**4**``,
-   ``(3)``, ``4.``, ``3,5`` = 3.5), optionally followed by one parenthetical remark of up to 80 characters on the
-   same line (``4 (quite similar)``): that number.
-5. Otherwise the LAST explicit answer in the text, where an explicit answer is
-   ``N/5``, ``N out of 5``, ``N of 5``, or a label (``score``, ``rating``, ``rate``, ``rated``, ``answer``,
-   ``similarity``, ``conclusion``, ``give``/``gave``, whole words) followed within 25 characters, without another
-   number or a bracket in between, by ``N``. ``N`` must END there: it is followed by the end of the line, by
-   punctuation or Markdown (``. , ; : ! ? ) ] } * _ " ' ` (``), by a spaced dash not followed by a number, or by
-   ``because``/``since``/``given``/``as``; ``N`` may sit in brackets (``Score: [4]``) and the denominator may be
-   written ``5.0``.
-   So ``Score: 4/10``, ``Score: 3-4``, ``Score: 4 or 5``, ``I'd rate 3 of the 5 concepts``, ``rating 80%`` and
-   ``Score: 1e5`` are not answers. Mentions of the videos (``video 1``, ``Video 2``, ``clip #1``) and of the
-   scale (``(1-5)``, ``on a scale of 1 to 5``, ``between 1 and 5``, ``(out of 5)``) are not numbers and count as
-   one character of the 25.
-   The last explicit answer counts (models revise); when it is outside [1, 5] the answer is ``None``, never an
-   earlier in-range number.
-6. Otherwise the first line, else the last line, if it is one number as in rule 4 (``"5\\n\\nBoth videos ..."``);
-   when both are, with different numbers, the answer is ``None``.
-7. Otherwise ``None``. In particular a number that merely occurs in the text (``2 dogs``, ``Video 1 has 3 cats``),
-   and a leading list marker (``1. The man walks``: a number followed by more text on its line) are not scores.
+   before it (the opening tag was in the prompt). If ``<CONCLUSION>`` tags remain (LLaVA-CoT), only the last
+   conclusion's text is read.
+4. Mentions that are not numbers become one non-digit mark: the videos (``video 1``, ``clip #2``), the scale
+   (``(1-5)``, ``on a scale of 1 to 5``, ``between 1 and 5``, ``(out of 5)``) and another quantity's rating
+   (``Confidence: 3/5``, ``quality score 4``, the baselines' ``(cosine 0.83)`` and ``(mass on 1-5: 0.98)``).
+5. Answers (the forms that can give a score):
+   a. an explicit answer: ``N/5``, ``N out of 5``, ``N of 5``, or a label (``score``, ``rating``, ``rate``,
+      ``rated``, ``answer``, ``similarity``, ``conclusion``, ``give``/``gave``, whole words) followed within 25
+      characters, without another number or a bracket in between, by ``N``. ``N`` must END there: it is followed
+      by the end of the line, by punctuation or Markdown (``. , ; : ! ? ) ] } * _ " ' ` (``), by a spaced dash
+      not followed by a number, or by ``because``/``since``/``given``/``as``; ``N`` may sit in brackets
+      (``Score: [4]``) and the denominator may be written ``5.0``;
+   b. the whole text, its first line or its last line is one number, optionally wrapped in Markdown, quotes or
+      brackets (``4``, ``**4**``, ``(3)``, ``4.``, ``3,5`` = 3.5), optionally followed by one parenthetical
+      remark of up to 80 characters on the same line (``4 (quite similar)``).
+6. Mentions (forms that never give a score but compete with the answers): any other number from 1 to 5 outside
+   an answer that ends as ``N`` must (rule 5a) or is followed by ``for`` (``2 for location``); except a number
+   that starts a line with more text after it (a list marker: ``1. The man walks``) and a denominator (``1/2``). An answer preceded in its clause (up to 24 characters back, after the last ``, ; : . ! ? ``) by a
+   negation or a comparison (``not``, ``n't``, ``never``, ``neither``, ``nor``, ``cannot``, ``than``,
+   ``instead of``, ``except``) is demoted to a mention: ``Score: not 2, but 4`` is not 2.
+7. Revisions: a ``final answer``/``final score``/``final rating``/``final similarity`` answer (the first one,
+   not negated) sets aside every answer and mention before it. Nothing else is read as a revision.
+8. The result: no answer -> ``None`` ("no score"); answers and mentions with more than one distinct value ->
+   ``None`` ("ambiguous"); else the one value, ``None`` ("out of range") when it is outside [1, 5].
 
 Numbers have at most 9 digits before and after the decimal point; every regular expression here is bounded or
-anchored so that parsing time is linear in the answer's length (``benchmarks/parser_speed.py`` measures it on
-1 MB adversarial answers).
+anchored, and every scan is one pass, so parsing time is linear in the answer's length
+(``benchmarks/parser_speed.py`` measures it on 1 MB adversarial answers).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterator
 
 from convis_tasks.concepts import SCORE_MAX, SCORE_MIN
 
+# Why an answer is unparsed (ParsedAnswer.reason); a parsed answer has reason None.
+EMPTY = "empty"  # no text, or nothing left after the reasoning
+NO_SCORE = "no score"  # no number in any answer form
+OUT_OF_RANGE = "out of range"  # one answer, outside [1, 5]
+AMBIGUOUS = "ambiguous"  # more than one distinct value among the answers and mentions
+REASONS = (EMPTY, NO_SCORE, OUT_OF_RANGE, AMBIGUOUS)
+
 _NUM = r"(?<![\w.,])(-?\d{1,9}(?:[.,]\d{1,9})?)"
-_END = (r"(?=[ \t]*(?:$|\n|[.,;:!?)\]}*_\"'`(]|[-\u2013\u2014][ \t]+(?![\d-])"
+_END = (r"(?=[ \t]*(?:$|\n|[.,;:!?)\]}*_\"'`(]|-[ \t]+(?![\d-])"
         r"|(?:because|since|given|as)\b))")
+_ASCII = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+    "\u2044": "/", "\u2215": "/",
+    "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None, "\ufeff": None,
+})
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a decimal digit of another script (Unicode category Nd)
 _THINK_TAG = re.compile(r"<(/?)think(?:ing)?>", re.IGNORECASE)
 _CONCLUSION_OPEN = re.compile(r"<CONCLUSION>", re.IGNORECASE)
 _CONCLUSION_CLOSE = re.compile(r"</CONCLUSION>", re.IGNORECASE)
-_VIDEO_MENTION = re.compile(r"\b(?:videos?|clips?)[ \t]*#?[ \t]*[12]\b", re.IGNORECASE)
-_SCALE_MENTION = re.compile(
-    r"(?:[(\[][ \t]{0,3})?"
+_MARK = "\u00a7"  # what a mention becomes: one character that is no digit, bracket or line break
+_MENTION = re.compile(
+    r"\b(?:videos?|clips?)[ \t]*#?[ \t]*[12]\b"
+    r"|(?:[(\[][ \t]{0,3})?"
     r"(?:\b(?:on[ \t]+)?(?:a[ \t]+)?scale[ \t]+(?:of[ \t]+|from[ \t]+)?|\bfrom[ \t]+|\bbetween[ \t]+)?"
-    r"(?<![\w.,])1[ \t]*(?:-|\u2013|to|and)[ \t]*5(?![\w.,])[ \t]*[)\]]?"
+    r"(?<![\w.,])1[ \t]*(?:-|to|and)[ \t]*5(?!\w|[.,]\d)[ \t]*[)\]]?"
     r"|[(\[][ \t]*out[ \t]+of[ \t]+5[ \t]*[)\]]",
     re.IGNORECASE,
 )
+_RATING = re.compile(  # after _MENTION: "Confidence (1-5): 4" is a mark, then "Confidence §: 4", no rating
+    r"\b(?:confidence|certainty|quality|cosine|mass)(?:[ \t]+(?:level|score|rating|on[ \t]+" + _MARK + r"))?"
+    r"[ \t*_]{0,3}(?:[:=]|\bis\b|\bof\b)?"
+    r"[ \t*_]{0,3}[(\[]?" + _NUM + r"(?:[ \t]*(?:/|\bout[ \t]+of\b|\bof\b)[ \t]*\d{1,9}(?:\.\d{1,9})?|[ \t]*%)?",
+    re.IGNORECASE,
+)
+_LABELS = r"score|rating|rate|rated|answer|similarity|conclusion|give|gave"
 _EXPLICIT = re.compile(
     r"(?:" + _NUM + r"[ \t]*(?:/|\bout[ \t]+of\b|\bof\b)[ \t]*5(?:\.0{1,9})?(?!\d|[.,]\d)" + _END + r")"
-    r"|(?:\b(?:score|rating|rate|rated|answer|similarity|conclusion|give|gave)\b[^0-9\n()\[\]]{0,25}?[(\[]?"
-    + _NUM + r"(?!\d|[.,]\d)" + _END + r")",
+    r"|(?:\b(?:" + _LABELS + r")\b[^0-9\n()\[\]]{0,25}?[(\[]?" + _NUM + r"(?!\d|[.,]\d)" + _END + r")",
     re.IGNORECASE | re.MULTILINE,
 )
-_BARE = re.compile(r"[\s*_`'\"(\[{:#>]*(-?\d{1,9}(?:[.,]\d{1,9})?)[\s*_`'\")\]}.!]*"
-                   r"(?:\([^()\n]{0,80}\)[\s*_`'\"\]}.!]*)?")
+_FINAL = re.compile(r"\bfinal[ \t*_]+\Z", re.IGNORECASE)  # before one of _FINAL_LABELS
+_FINAL_LABELS = re.compile(r"answer|score|rating|similarity", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.,/])(-?\d{1,9}(?:[.,]\d{1,9})?)(?!\d|[.,]\d)(?:" + _END + r"|(?=[ \t]+for\b))",
+                     re.MULTILINE | re.IGNORECASE)
+_CLAUSE = re.compile(r"[,;:.!?\n]")
+_NEGATION = re.compile(r"\b(?:not|never|neither|nor|cannot|than|instead[ \t]+of|except)\b|n't\b", re.IGNORECASE)
+_BARE = re.compile(r"[\s*_`'\"(\[{:#>]*(-?\d{1,9}(?:[.,]\d{1,9})?)[\s*_`'\")\]}.!" + _MARK + r"]*"
+                   r"(?:\([^()\n]{0,80}\)[\s*_`'\"\]}.!" + _MARK + r"]*)?")
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """A parsed answer: ``score`` in [1, 5], or ``None`` with ``reason`` one of :data:`REASONS`."""
+
+    score: float | None
+    reason: str | None
 
 
 def _to_float(token: str) -> float:
@@ -73,13 +116,16 @@ def _in_range(value: float) -> bool:
     return SCORE_MIN <= value <= SCORE_MAX
 
 
-def _checked(token: str) -> float | None:
-    value = _to_float(token)
-    return value if _in_range(value) else None
+def normalise(text: str) -> str:
+    """Rule 2: NFKC, typographic punctuation to ASCII, every decimal digit to ASCII, no zero-width characters."""
+    if text.isascii():  # ASCII text is NFKC already
+        return text
+    text = unicodedata.normalize("NFKC", text).translate(_ASCII)
+    return text if text.isascii() else _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), text)
 
 
 def _drop_reasoning(text: str) -> str:
-    """Rule 2, in one linear pass over the think tags."""
+    """Rule 3, in one linear pass over the think tags."""
     kept: list[str] = []
     position = 0
     inside = False
@@ -109,80 +155,111 @@ def _last_conclusion(text: str) -> str:
     return text[opening.end():closing.start() if closing else len(text)]
 
 
-def _bare(line: str) -> float | None | bool:
-    """Rule 4: the line's number if the line is one (decorated) number, ``None`` if out of range, else False."""
-    match = _BARE.fullmatch(line)
-    if match is None:
+def _negated(text: str, start: int) -> bool:
+    """Rule 6: a negation or comparison in the clause before ``start`` (at most 24 characters back)."""
+    window = text[max(0, start - 24):start]
+    clause = None
+    for clause in _CLAUSE.finditer(window):
+        pass
+    return _NEGATION.search(window, clause.end() if clause else 0) is not None
+
+
+def _bare_number(text: str, start: int, end: int) -> tuple[int, float] | None:
+    """Rule 5b: (position, value) when ``text[start:end]``, stripped, is one decorated number."""
+    match = _BARE.fullmatch(text, start, end)
+    return (match.start(1), _to_float(match.group(1))) if match else None
+
+
+_DECORATION = frozenset(" \t>*#_+-")
+
+
+def _list_marker(text: str, position: int) -> bool:
+    """A number that starts its line (after Markdown) with more text after it on the line. Linear overall: the
+    decoration run walked back over lies between this number and the previous one."""
+    start = position
+    while start > 0 and text[start - 1] in _DECORATION:
+        start -= 1
+    if start > 0 and text[start - 1] != "\n":
         return False
-    return _checked(match.group(1))
+    end = text.find("\n", position)
+    return _bare_number(text, start, len(text) if end < 0 else end) is None
+
+
+def _answers(text: str) -> tuple[list[tuple[int, float, bool, bool]], list[tuple[int, int]]]:
+    """Rule 5 (with 6's negation and 7's final marks): ``(position, value, answer, final)`` of each answer form
+    (``answer`` False: demoted by a negation), and the spans whose numbers are no mentions."""
+    found: list[tuple[int, float, bool, bool]] = []
+    spans: list[tuple[int, int]] = []
+    for match in _EXPLICIT.finditer(text):
+        group = 1 if match.group(1) is not None else 2
+        position = match.start(group)
+        negated = _negated(text, position)
+        final = (group == 2 and not negated and _FINAL_LABELS.match(text, match.start()) is not None
+                 and _FINAL.search(text, max(0, match.start() - 12), match.start()) is not None)
+        found.append((position, _to_float(match.group(group)), not negated, final))
+        spans.append((match.start(), match.end()))
+    first_end = text.find("\n")
+    last_start = text.rfind("\n") + 1
+    lines = [(0, len(text))] if first_end < 0 else [(0, len(text)), (0, first_end), (last_start, len(text))]
+    for start, end in lines:
+        bare = _bare_number(text, start, end)
+        if bare is not None:
+            found.append((bare[0], bare[1], True, False))
+            spans.append((bare[0], bare[0] + 1))
+    return found, sorted(spans)
+
+
+def _mentions(text: str, spans: list[tuple[int, int]], start: int) -> Iterator[tuple[int, float]]:
+    """Rule 6, from ``start`` on: ``(position, value)`` of numbers 1-5 that end as an answer does, outside
+    ``spans`` (sorted) and denominators. List markers are left to the caller (:func:`_list_marker`)."""
+    index = 0
+    for match in _NUMBER.finditer(text, start):
+        position = match.start(1)
+        while index < len(spans) and spans[index][1] <= position:
+            index += 1
+        if index < len(spans) and spans[index][0] <= position:
+            continue
+        value = _to_float(match.group(1))
+        if _in_range(value):
+            yield position, value
+
+
+def _decide(text: str) -> ParsedAnswer:
+    """Rules 5-8 on the normalised text: the answers after the first final answer, then the mentions after it
+    (read only until a second value shows up)."""
+    answers, spans = _answers(text)
+    cut = min((position for position, _, _, final in answers if final), default=0)
+    answers = [a for a in answers if a[0] >= cut]
+    if not any(answer for _, _, answer, _ in answers):
+        return ParsedAnswer(None, NO_SCORE)
+    values = {value for _, value, answer, _ in answers if answer or _in_range(value)}
+    for position, value in _mentions(text, spans, cut) if len(values) == 1 else ():
+        if value not in values and not _list_marker(text, position):
+            return ParsedAnswer(None, AMBIGUOUS)
+    if len(values) > 1:
+        return ParsedAnswer(None, AMBIGUOUS)
+    value = values.pop()
+    return ParsedAnswer(value, None) if _in_range(value) else ParsedAnswer(None, OUT_OF_RANGE)
+
+
+def parse_answer(answer: object) -> ParsedAnswer:
+    """Parse a model answer (module doc: the grammar): ``ParsedAnswer(score, None)`` with a score in [1, 5], or
+    ``ParsedAnswer(None, reason)``. ``"Score: 4"``, ``"4/5"``, ``"<think>maybe 1</think>4"`` give 4;
+    ``"7"`` is out of range, ``"1. The man walks"`` has no score, ``"Score: 2. Confidence: 4/5"`` gives 2 and
+    ``"Score: 2. Wait, score: 4"`` is ambiguous."""
+    if answer is None:
+        return ParsedAnswer(None, EMPTY)
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, str)):
+        return ParsedAnswer(None, NO_SCORE)
+    if not isinstance(answer, str):
+        value = float(answer)
+        return ParsedAnswer(value, None) if _in_range(value) else ParsedAnswer(None, OUT_OF_RANGE)
+    text = _last_conclusion(_drop_reasoning(normalise(answer))).strip()
+    if not text:
+        return ParsedAnswer(None, EMPTY)
+    return _decide(_RATING.sub(_MARK, _MENTION.sub(_MARK, text)))  # rule 4: "video 1", "(1-5)", "Confidence: 3/5"
 
 
 def parse_score(answer: object) -> float | None:
-    """Parse a model answer into a score in [1, 5], or ``None`` when it holds no valid answer (module doc: the
-    grammar). Examples: ``"4"``, ``"**4**"``, ``"Score: 4"``, ``"4/5"``, ``"I'd rate it 4 out of 5."``,
-    ``"<think>maybe 1</think>4"`` give 4; ``"7"``, ``"Score: 4/10"``, ``"1. The man walks"`` give ``None``."""
-    if answer is None or isinstance(answer, bool):
-        return None
-    if isinstance(answer, (int, float)):
-        value = float(answer)
-        return value if _in_range(value) else None
-    if not isinstance(answer, str):
-        return None
-    text = _last_conclusion(_drop_reasoning(answer)).strip()
-    if not text:
-        return None
-    whole = _bare(text)
-    if whole is not False:
-        return whole
-    # "video 1", "(1-5)", "on a scale of 1 to 5" -> one non-digit mark: not numbers, and labels may reach past them
-    text = _SCALE_MENTION.sub("\u00a7", _VIDEO_MENTION.sub("\u00a7", text))
-    last = None
-    for last in _EXPLICIT.finditer(text):
-        pass
-    if last is not None:
-        return _checked(last.group(1) or last.group(2))
-    lines = text.splitlines()
-    first, final = _bare(lines[0].strip()), _bare(lines[-1].strip())
-    if first is not False and final is not False and first != final:
-        return None  # two different bare numbers, first and last: no single answer
-    return first if first is not False else (final if final is not False else None)
-
-
-def unparsed_reason(answer: object) -> str | None:
-    """Why :func:`parse_score` gives ``None`` for ``answer``, in one line naming the rule (module doc), or ``None``
-    when the answer parses. For people reading answers (``convis inspect``); it never changes a score."""
-    if parse_score(answer) is not None:
-        return None
-    if answer is None:
-        return "no answer"
-    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
-        return f"not text or a number ({type(answer).__name__})"
-    if not isinstance(answer, str):
-        return f"the number {answer!r} is off the 1-5 scale"
-    if not answer.strip():
-        return "empty answer"
-    dropped = _drop_reasoning(answer)
-    if not dropped.strip():
-        return "nothing outside the reasoning (<think> ... </think>, or a <think> never closed: cut off)"
-    text = _last_conclusion(dropped).strip()
-    if not text:
-        return "the last <CONCLUSION> is empty"
-    whole = _BARE.fullmatch(text)
-    if whole is not None:
-        return f"the answer is the number {whole.group(1)}, off the 1-5 scale"
-    marked = _SCALE_MENTION.sub("\u00a7", _VIDEO_MENTION.sub("\u00a7", text))
-    last = None
-    for last in _EXPLICIT.finditer(marked):
-        pass
-    if last is not None:
-        return f"the last explicit answer, {last.group(1) or last.group(2)}, is off the 1-5 scale"
-    lines = marked.splitlines()
-    first, final = _BARE.fullmatch(lines[0].strip()), _BARE.fullmatch(lines[-1].strip())
-    if first is not None and final is not None and len(lines) > 1:
-        return f"the first and last lines give different numbers ({first.group(1)}, {final.group(1)})"
-    if first is not None or final is not None:
-        return f"the {'first' if first is not None else 'last'} line's number, " \
-               f"{(first or final).group(1)}, is off the 1-5 scale"
-    if re.search(r"\d", marked):
-        return "numbers occur in the text, none stated as the answer (N/5, 'Score: N', or N alone)"
-    return "no number in the answer"
+    """The score of :func:`parse_answer`: a number in [1, 5], or ``None`` for an unparsed answer."""
+    return parse_answer(answer).score
