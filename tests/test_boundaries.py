@@ -123,3 +123,15 @@ def test_an_unparsable_launcher_option_is_a_usage_error_before_the_run(tmp_path)
         execute(["--model", "convis_colour_histogram", "--tasks", "convis_location", "--output_path",
                  str(tmp_path / "out"), "--launcher_args", "--main_process_port '29511"])
     assert not (tmp_path / "out").exists()
+
+
+def test_model_paths_that_do_not_exist_are_refused_before_the_model_loads(tmp_path):
+    from convis_tasks.harness.preflight import model_path_problems
+
+    (tmp_path / "ckpt").mkdir()
+    assert model_path_problems(f"pretrained={tmp_path / 'ckpt'},max_frames_num=16") == []
+    assert model_path_problems("pretrained=lmms-lab/llava-onevision-qwen2-7b-ov") == []  # a hub id
+    (problem,) = model_path_problems(f"pretrained={tmp_path / 'nowhere'}")
+    assert f"pretrained={tmp_path / 'nowhere'}" in problem.what and "no such file or folder" in problem.what
+    (problem,) = model_path_problems("captions=relative/missing_captions")
+    assert "captions=relative/missing_captions" in problem.what

@@ -10,6 +10,7 @@ from convis_tasks.reading.annotations import load_ground_truth
 from convis_tasks.reading.datafolder import DOWNLOAD_HINT, PAIR_FILE, Problem, resolve_data_dir, resolve_rankings
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents
 from convis_tasks.reading.rankings import load_rankings
+from convis_tasks.reading.runs import parse_model_args
 from convis_tasks.report.submission import guess_size, parse_args_pretrained
 from convis_tasks.video.decode import header_problem
 from convis_tasks.model_wrappers.manifest import reads_videos as model_reads_videos
@@ -106,6 +107,23 @@ def submission_problems(args: argparse.Namespace) -> list[Problem]:
     if not args.size and not (guess_size(args.name) or guess_size(parse_args_pretrained(args.model_args))):
         problems.append(Problem("--submission needs the model's size, which its name does not say", "pass --size "
                                 "(e.g. --size 7B; --size unknown for an API model)"))
+    return problems
+
+
+PATH_ARGS = ("pretrained", "captions", "journal", "gguf_file")  # model_args that may name a local file or folder
+
+
+def model_path_problems(model_args: str | None) -> list[Problem]:
+    """``--model_args`` values that name a local path (absolute, ``./``, ``../`` or ``~``; a caption folder always)
+    that does not exist: found now, not after the model has loaded."""
+    problems = []
+    for key, value in parse_model_args(model_args).items():
+        if key not in PATH_ARGS or not value or key == "journal":
+            continue
+        local = key == "captions" or value.startswith(("/", "./", "../", "~"))
+        if local and not Path(value).expanduser().exists():
+            problems.append(Problem(f"--model_args {key}={value}: no such file or folder",
+                                    "pass an existing path (or a hub id such as org/name for pretrained)"))
     return problems
 
 

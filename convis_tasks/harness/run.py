@@ -28,7 +28,7 @@ from convis_tasks.report.text import ambiguous_note, correlation_table, retrieva
 from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
 from convis_tasks.harness.launch import (LOG_NAME, Progress, check_outcome, launcher_command, lmms_eval_command,
                                          new_run_folder, stream)
-from convis_tasks.harness.preflight import environment_problems, preflight, submission_problems
+from convis_tasks.harness.preflight import environment_problems, model_path_problems, preflight, submission_problems
 from convis_tasks.harness.tasks import TaskInfo, leaf_tasks, resolve_tasks, task_index
 
 LAUNCHER_ENV = ("LOCAL_RANK", "RANK", "WORLD_SIZE")
@@ -132,7 +132,7 @@ def execute(argv: list[str]) -> int:
     output = Path(args.output_path).expanduser()
 
     started = time.monotonic()
-    problems = (submission_problems(args) + environment_problems()
+    problems = (submission_problems(args) + environment_problems() + model_path_problems(args.model_args)
                 + preflight(tasks, args.model, args.model_args, output, check_model=args.model_check))
     if problems:
         for problem in problems[:-1]:
