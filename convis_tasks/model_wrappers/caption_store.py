@@ -32,6 +32,9 @@ def resolve_caption_file(index: NameIndex, video: str) -> Path:
     there is none."""
     stem = Path(os.fspath(video)).stem
     written = os.path.splitext(os.fspath(video))[0] + ".txt"
+    norm = os.path.normpath(written)
+    if os.path.isabs(written) or norm == os.pardir or norm.startswith(os.pardir + os.sep):
+        written = f"{stem}.txt"  # a video file's own path (not a name as written): its caption id alone
     found = index.find(written, f"caption of video {video!r}")
     if found is None:
         raise NameNotFoundError(f"no caption for video {stem!r} ({video}): expected {stem}.txt in caption folder "
