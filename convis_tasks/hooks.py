@@ -10,6 +10,8 @@ import math
 from typing import Callable
 
 from .utils.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
+from .utils.expected import expected_from_responses
+from .utils.judge import SCORE_DIGITS
 from .utils.metrics import score_pairs
 from .utils.parsing import parse_score
 from .utils.prompts import render_prompt
@@ -95,23 +97,29 @@ def doc_to_target(doc: dict) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
 
 
-def process_results(doc: dict, results: list[str]) -> dict:
-    """Parse the answer; every metric gets the same per-pair record and aggregates it."""
-    answer = results[0] if results else ""
+def _pair_metrics(doc: dict, answer: str, score: float | None, extra: dict | None = None) -> dict:
+    """The per-pair record (the same one under every metric, which aggregates it)."""
     record = {
         "kind": "pair",
         "video1": doc["video1"],
         "video2": doc["video2"],
         "concept": doc["concept"] or None,
         "answer": answer,
-        "score": parse_score(answer),
+        "score": score,
         "gt": {k: v for k, v in doc["gt"].items() if v is not None},
         "provenance": provenance(),
+        **(extra or {}),
     }
     keys = ["spearman", "kendall", "n", "unparsed"]
     if record["concept"] is None:
         keys += [f"{m}_{c}" for c in CONCEPT_KEYS for m in ("spearman", "kendall")]
     return {key: record for key in keys}
+
+
+def process_results(doc: dict, results: list[str]) -> dict:
+    """Parse the answer; every metric gets the same per-pair record and aggregates it."""
+    answer = results[0] if results else ""
+    return _pair_metrics(doc, answer, parse_score(answer))
 
 
 def _unique_records(records: list[dict]) -> list[dict]:
@@ -196,20 +204,47 @@ def retrieval_doc_to_target(doc: dict) -> str:
     return f"human rank {doc['human_rank']:g}"
 
 
-def process_retrieval_results(doc: dict, results: list[str]) -> dict:
-    """One record per (anchor, candidate); the aggregators put each anchor's candidates back together."""
-    answer = results[0] if results else ""
+def _retrieval_metrics(doc: dict, answer: str, score: float | None, extra: dict | None = None) -> dict:
     record = {
         "kind": "retrieval",
         "anchor": doc["anchor"],
         "candidate": doc["candidate"],
         "concept": doc["concept"],
         "answer": answer,
-        "score": parse_score(answer),
+        "score": score,
         "human_rank": doc["human_rank"],
         "provenance": provenance(),
+        **(extra or {}),
     }
     return {metric: record for metric in RETRIEVAL_METRICS}
+
+
+def process_retrieval_results(doc: dict, results: list[str]) -> dict:
+    """One record per (anchor, candidate); the aggregators put each anchor's candidates back together."""
+    answer = results[0] if results else ""
+    return _retrieval_metrics(doc, answer, parse_score(answer))
+
+
+# --- expected-value scoring (the *_expected tasks, _expected_template_yaml) -------------------------------------
+
+def score_choices(doc: dict) -> list[str]:
+    """The answers lmms-eval asks the log-likelihood of, in score order: "1" .. "5" (the same for every doc)."""
+    return list(SCORE_DIGITS)
+
+
+def process_expected_results(doc: dict, results: list) -> dict:
+    """The greedy tasks' record (pair or retrieval, by the document) with ``score`` = sum_k k softmax(loglik_k).
+
+    ``results`` are lmms-eval's five ``(loglikelihood, is_greedy)`` responses to the answers "1".."5". The record
+    adds ``scoring: "expected"`` and ``logliks`` (the five values, so anyone can recompute the score); a document
+    whose responses are not five finite log-probabilities is unparsed, with ``unparsed_reason``.
+    """
+    outcome = expected_from_responses(results)
+    extra = {"scoring": "expected", "logliks": outcome.logliks}
+    if outcome.reason is not None:
+        extra["unparsed_reason"] = outcome.reason
+    build = _retrieval_metrics if "anchor" in doc else _pair_metrics
+    return build(doc, outcome.answer, outcome.score, extra)
 
 
 def _retrieval_result(records: list[dict]):
