@@ -146,7 +146,8 @@ def _llava_conv():
     return conv_templates
 
 
-@pytest.mark.parametrize("template, written", [("qwen_1_5", "1"), ("qwen_2", "1"), ("vicuna_v1", " 1"), ("llava_llama_2", " 1")])
+@pytest.mark.parametrize("template, written", [("qwen_1_5", "1"), ("qwen_2", "1"), ("vicuna_v1", " 1"),
+                                               ("llava_llama_2", " 1")])
 def test_the_answer_is_scored_as_the_chat_template_writes_it(template, written):
     import copy
 

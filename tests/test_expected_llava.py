@@ -148,3 +148,27 @@ def test_the_general_path_agrees_with_the_one_pass_answers(adapter):
     """An answer of several tokens is scored by teacher forcing; on one-token answers both paths agree."""
     for (ll, greedy), (one_pass, one_pass_greedy) in zip(adapter["general"], adapter["whole"][:5]):
         assert ll == pytest.approx(one_pass, abs=1e-5) and greedy == one_pass_greedy
+
+
+def test_convis_llava_vid_scores_expected_values_whose_best_answer_is_its_greedy_answer(llava_next, tmp_path):
+    """lmms-eval 0.7.3's llava_vid returns a loss from loglikelihood (the hook would refuse it as positive); the
+    subclass returns log-probabilities of "1".."5" (qwen_1_5: no leading space) from the frames generation sees."""
+    checkpoint, _ = llava_next
+    cmd = [sys.executable, "-m", "lmms_eval", "--model", "convis_llava_vid", "--model_args",
+           f"pretrained={checkpoint},conv_template=qwen_1_5,device=cpu,device_map=auto,max_frames_num={2 * N}",
+           "--tasks", "convis_location,convis_location_expected", "--include_path", task_path(), "--batch_size", "1",
+           "--limit", "3", "--log_samples", "--output_path", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, env=_env(llava_next, tmp_path), capture_output=True, text=True, timeout=900)
+    results = glob.glob(str(tmp_path / "out" / "**" / "*_results.json"), recursive=True)
+    assert proc.returncode == 0 and results, proc.stdout[-3000:] + proc.stderr[-3000:]
+    logs = {task: {s["doc_id"]: s["spearman"] for path in (tmp_path / "out").rglob(f"*_samples_{task}.jsonl")
+                   for s in map(json.loads, path.read_text().splitlines())}
+            for task in ("convis_location", "convis_location_expected")}
+    assert sorted(logs["convis_location_expected"]) == [0, 1, 2]
+    for doc_id, record in logs["convis_location_expected"].items():
+        logliks = np.array(record["logliks"])
+        assert np.all(logliks < 0)
+        p = np.exp(logliks - logliks.max()) / np.exp(logliks - logliks.max()).sum()
+        assert record["score"] == pytest.approx(float(np.dot(np.arange(1, 6), p)), abs=1e-12)
+        assert not float(record["score"]).is_integer()
+        assert logs["convis_location"][doc_id]["score"] == 1 + int(np.argmax(logliks))

@@ -16,6 +16,7 @@ MODELS = {
     "convis_clipscore": "convis_tasks.model_wrappers.embedding.CrossModalSimilarity",
     "convis_caption_judge": "convis_tasks.model_wrappers.caption_judge.CaptionJudge",
     "convis_llava_onevision": "convis_tasks.model_wrappers.llava_next.ConvisLlavaOneVision",
+    "convis_llava_vid": "convis_tasks.model_wrappers.llava_next.ConvisLlavaVid",
 }
 
 

@@ -55,8 +55,8 @@ def loglikelihood_of(response: object) -> float | None:
 def expected_from_responses(responses: Sequence[object]) -> ExpectedScore:
     """The expected score of the harness's responses to the five answers' requests, in score order.
 
-    Each response is lmms-eval's ``(loglikelihood, is_greedy)``, or its text (:func:`loglikelihood_of`). The result keeps
-    the five log-likelihoods as read (None where one is not a number) so anyone can recompute the score.
+    Each response is lmms-eval's ``(loglikelihood, is_greedy)``, or its text (:func:`loglikelihood_of`). The
+    result keeps the five log-likelihoods as read (None where one is not a number) so anyone can recompute the score.
     """
     values = [loglikelihood_of(r) for r in responses]
     if len(values) != len(SCORE_DIGITS):
