@@ -64,6 +64,7 @@ class TaskInfo:
     kind: str
     concept: str | None = None
     subtasks: tuple[str, ...] = field(default=())
+    scoring: str = "greedy"  # "expected": loglikelihood requests over "1".."5" (output_type multiple_choice)
 
 
 _HOOK = re.compile(r"convis_tasks\.hooks\.(retrieval_docs|docs)_(\w+)")
@@ -99,7 +100,21 @@ def _task_of(path: Path, data: dict) -> TaskInfo | None:
         return TaskInfo(data["task"], "other")
     kind = "retrieval" if match.group(1) == "retrieval_docs" else "pair"
     concept = None if match.group(2) == "global" else match.group(2)
-    return TaskInfo(data["task"], kind, concept)
+    scoring = "expected" if _included_value(path, data, "output_type") == "multiple_choice" else "greedy"
+    return TaskInfo(data["task"], kind, concept, scoring=scoring)
+
+
+def _included_value(path: Path, data: dict, key: str, _depth: int = 0):
+    """``key`` of a task YAML, else of the files it includes (lmms-eval's rule: the first listed wins)."""
+    if key in data or _depth > 5:
+        return data.get(key)
+    include = data.get("include")
+    for name in [include] if isinstance(include, str) else include if isinstance(include, list) else []:
+        included = Path(name) if os.path.isabs(name) else path.parent / str(name)
+        value = _included_value(included, _yaml_mapping(included), key, _depth + 1)
+        if value is not None:
+            return value
+    return None
 
 
 def task_index(folder: str | os.PathLike | None = None) -> dict[str, TaskInfo]:
@@ -293,6 +308,16 @@ def preflight(tasks: list[TaskInfo], model: str, model_args: str | None, output:
     """
     from .doctor import check_filelock, model_checks
 
+    # --- expected scoring (issue 20): the *_expected tasks need a model whose loglikelihood scores video ---
+    expected = [t.name for t in tasks if t.scoring == "expected"]
+    if expected:
+        from .model_wrappers import expected_scoring_problem
+
+        if (why := expected_scoring_problem(model)) is not None:
+            return [Problem(f"--model {model} cannot run {', '.join(expected)}: {why}",
+                            f"run the greedy tasks ({', '.join(n.removesuffix('_expected') for n in expected)}) "
+                            "with this model, or use a model of docs/models.md, 'Expected scores'")]
+    # --- end of expected scoring ---
     problems = check_output(output) + check_data(tasks, reads_videos=model_reads_videos(model, model_args))
     lock = check_filelock()
     if lock.blocks:

@@ -166,3 +166,55 @@ def test_the_answer_is_scored_as_the_chat_template_writes_it(template, written):
 def test_a_template_that_does_not_end_the_prompt_where_the_answer_starts_is_refused():
     with pytest.raises(ValueError, match="not a prefix"):
         answer_in_template(lambda a: "Q: x A:" if a is None else f"Q: x (answer {a}) A:", "1")
+
+
+def test_tied_pair_share_counts_equal_pairs_of_scores():
+    from convis_tasks.utils.expected import tied_pair_share
+
+    assert tied_pair_share([3, 3, 3, 3]) == 1.0
+    assert tied_pair_share([1, 2, 3, 4]) == 0.0
+    assert tied_pair_share([3, 3, 4, None, 5]) == pytest.approx(1 / 6)  # 1 of the C(4, 2) = 6 pairs; None left out
+    assert tied_pair_share([2.5]) == 0.0
+
+
+# --- convis run: the preflight -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model, why", [
+    ("qwen2_5_vl", "has no loglikelihood for video"),
+    ("convis_colour_histogram", "has no loglikelihood for video"),
+    ("llava_onevision", "self.metadata"),
+    ("llava_vid", "returns a loss"),
+])
+def test_preflight_refuses_expected_tasks_for_a_model_without_video_loglikelihood(model, why, tmp_path):
+    from convis_tasks.run import preflight
+
+    tasks = leaf_tasks(["convis_expected", "convis_global"], task_index())
+    problems = preflight(tasks, model, None, tmp_path / "out", check_model=False)
+    assert len(problems) == 1
+    line = problems[0].line()
+    assert why in line and "convis_location_expected" in line and "convis_global" not in line.split("(fix")[0]
+    assert "run the greedy tasks (convis_main_action, convis_main_subjects" in line
+
+
+def test_preflight_lets_a_supported_model_and_greedy_tasks_through(tmp_path, monkeypatch):
+    from convis_tasks.run import preflight
+    from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+
+    monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
+    index = task_index()
+    for model, tasks in (("convis_llava_onevision", ["convis_location_expected"]),
+                         ("qwen2_5_vl", ["convis_location"])):
+        problems = preflight(leaf_tasks(tasks, index), model, None, tmp_path / "out", check_model=False)
+        assert not any("cannot run" in p.line() for p in problems), problems
+
+
+def test_convis_run_refuses_before_any_model_loads(tmp_path, monkeypatch):
+    from convis_tasks import run as convis_run
+    from convis_tasks.run import RunError
+    from convis_tasks.utils.dataset import DATA_ENV, DEMO_DIR
+
+    monkeypatch.setenv(DATA_ENV, str(DEMO_DIR))
+    monkeypatch.setattr(convis_run, "stream", lambda *a, **k: pytest.fail("lmms-eval was started"))
+    with pytest.raises(RunError, match="qwen2_5_vl cannot run convis_main_action_expected.*run the greedy tasks"):
+        convis_run.execute(["--model", "qwen2_5_vl", "--tasks", "convis_expected", "--output_path", str(tmp_path),
+                            "--skip-model-check"])

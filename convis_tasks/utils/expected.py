@@ -73,3 +73,16 @@ def expected_from_responses(responses: Sequence[object]) -> ExpectedScore:
                                            "a loss, not a log-probability (lmms-eval 0.7.3's own llava_onevision, "
                                            "llava_vid, vila, oryx and ola do; see docs/models.md)")
     return ExpectedScore(expected_score(values), values)
+
+
+def tied_pair_share(scores: Sequence[float | None]) -> float:
+    """The share of the pairs of scored items ``(i, j)``, ``i < j``, whose scores are equal (unscored items left out):
+    the ties that cap what Kendall's tau and Spearman's rho can resolve. 0.0 with fewer than two scores."""
+    values = sorted(float(s) for s in scores if s is not None)
+    n = len(values)
+    if n < 2:
+        return 0.0
+    counts: dict[float, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return sum(c * (c - 1) // 2 for c in counts.values()) / (n * (n - 1) // 2)
