@@ -317,6 +317,10 @@ def preflight(tasks: list[TaskInfo], model: str, model_args: str | None, output:
             return [Problem(f"--model {model} cannot run {', '.join(expected)}: {why}",
                             f"run the greedy tasks ({', '.join(n.removesuffix('_expected') for n in expected)}) "
                             "with this model, or use a model of docs/models.md, 'Expected scores'")]
+        mixed = sorted({t.name for t in tasks if t.scoring == "greedy" and f"{t.name}_expected" in expected})
+        if mixed:  # one run folder would hold two scores per pair of a concept, which its readers refuse
+            return [Problem(f"{', '.join(mixed)} and their *_expected tasks in one run: the run folder would hold "
+                            "two scores per pair of a concept", "run the greedy and the expected tasks as two runs")]
     # --- end of expected scoring ---
     problems = check_output(output) + check_data(tasks, reads_videos=model_reads_videos(model, model_args))
     lock = check_filelock()

@@ -218,3 +218,12 @@ def test_convis_run_refuses_before_any_model_loads(tmp_path, monkeypatch):
     with pytest.raises(RunError, match="qwen2_5_vl cannot run convis_main_action_expected.*run the greedy tasks"):
         convis_run.execute(["--model", "qwen2_5_vl", "--tasks", "convis_expected", "--output_path", str(tmp_path),
                             "--skip-model-check"])
+
+
+def test_preflight_refuses_greedy_and_expected_tasks_of_one_concept_in_one_run(tmp_path):
+    from convis_tasks.run import preflight
+
+    tasks = leaf_tasks(["convis_location", "convis_location_expected"], task_index())
+    (problem,) = preflight(tasks, "convis_llava_onevision", None, tmp_path / "out", check_model=False)
+    assert "convis_location and their *_expected tasks in one run" in problem.line()
+    assert "two runs" in problem.fix

@@ -54,11 +54,21 @@ class OnePassLoglikelihood:
         return _onevision.tokenizer_image_token(text, self.tokenizer, _onevision.IMAGE_TOKEN_INDEX)
 
     def _logprobs(self, ids: list[int], images: list, kwargs: dict, last: int) -> torch.Tensor:
-        """Log-softmax over the vocabulary at the ``last`` final positions of ``ids`` (float32, ``(last, V)``)."""
+        """Log-softmax over the vocabulary at the ``last`` final positions of ``ids`` (float32, ``(last, V)``).
+
+        The model's own forward, in its two steps (LLaVA-NeXT's ``prepare_inputs_labels_for_multimodal``: the
+        visual features spliced into the embedded prompt; then the language model), with the output head applied
+        to the ``last`` positions only: the logits of the other (video) positions are never needed.
+        """
+        model = self.model
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids, images=images, use_cache=False, **kwargs)["logits"]
-        return torch.log_softmax(logits[0, -last:].float(), dim=-1)
+            _, position_ids, attention_mask, _, embeds, _ = model.prepare_inputs_labels_for_multimodal(
+                input_ids, None, None, None, None, images, **kwargs)
+            hidden = model.get_model()(inputs_embeds=embeds, position_ids=position_ids, attention_mask=attention_mask,
+                                       use_cache=False, return_dict=True).last_hidden_state
+            logits = model.lm_head(hidden[0, -last:])
+        return torch.log_softmax(logits.float(), dim=-1)
 
     def loglikelihood(self, requests: List[Instance]) -> List[Tuple[float, bool]]:
         args = [req.args for req in requests]
