@@ -19,11 +19,13 @@ machine. The figures are the per-pair medians, averaged over the pairs, and the 
 within each concept, averaged over the concepts) of both modes: the ties greedy answers leave and expected scores break.
 
 How it scales: per pair both modes decode the same 2N frames, run the vision tower over them once and prefill the
-same prompt (the video's tokens and the benchmark prompt); greedy then samples one token, expected reads five
-entries of the same last-position distribution. At 7B (LLaVA-OneVision-Qwen2-7B: SigLIP-400M over 16 frames, then
-~3,000 prefill tokens through 7B parameters) the shared part is the whole cost and the difference (a log-softmax
-over the vocabulary, five tokenisations of the prompt) is constant and tiny, so the ratio tends to 1. The tiny
-model is the hard case: its forward pass is so cheap that the fixed per-request overheads weigh the most.
+same prompt (the video's tokens and the benchmark prompt); greedy then picks one token, expected reads five entries
+of the same last-position distribution. At 7B (LLaVA-OneVision-Qwen2-7B: SigLIP-400M over 16 frames, then ~3,400
+prefill positions through 7B parameters) that shared part is the whole cost. Expected is if anything cheaper there:
+LLaVA-NeXT's ``forward`` takes no ``logits_to_keep``, so greedy ``generate`` applies the output head (3584 x 152k)
+at every prefill position (about 3.7 of ~55 TFLOPs per pair), while the adapter applies it to the last position
+only. The tiny model is the hard case for the ratio: its forward pass is so cheap that fixed per-request costs
+(tokenising the prompt and the five answers) weigh the most.
 """
 
 from __future__ import annotations

@@ -63,9 +63,12 @@ class OnePassLoglikelihood:
         model = self.model
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            _, position_ids, attention_mask, _, embeds, _ = model.prepare_inputs_labels_for_multimodal(
+            _, position_ids, _, _, embeds, _ = model.prepare_inputs_labels_for_multimodal(
                 input_ids, None, None, None, None, images, **kwargs)
-            hidden = model.get_model()(inputs_embeds=embeds, position_ids=position_ids, attention_mask=attention_mask,
+            # one unpadded sequence: an all-ones mask, as generate passes (without one, transformers 4.55 builds a
+            # slower causal mask here: 86 vs 18 ms for the tiny model's 3,367 positions on a CPU)
+            mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+            hidden = model.get_model()(inputs_embeds=embeds, position_ids=position_ids, attention_mask=mask,
                                        use_cache=False, return_dict=True).last_hidden_state
             logits = model.lm_head(hidden[0, -last:])
         return torch.log_softmax(logits.float(), dim=-1)
