@@ -15,8 +15,9 @@ tasks on the bundled demo set is then answered both ways by the SAME model objec
 Both include what a request costs inside the model class: decoding the clip, the image processor, tokenising, the
 forward pass(es). Each mode answers all documents once to warm up; then, ``--repeats`` times, every pair is
 answered in both modes back to back (alternating which goes first), so that both see the same load on a shared
-machine. The figures are the per-pair medians, averaged over the pairs, and the per-pair ratios. It also prints the share of tied pairs of scores (pairs of pairs with equal scores,
-within each concept, averaged over the concepts) of both modes: the ties greedy answers leave and expected scores break.
+machine. The figures are the per-pair medians, averaged over the pairs, and the per-pair ratios. It also prints
+the share of tied pairs of scores (pairs of pairs with equal scores, within each concept, averaged over the
+concepts) of both modes: the ties greedy answers leave and expected scores break.
 
 How it scales: per pair both modes decode the same 2N frames, run the vision tower over them once and prefill the
 same prompt (the video's tokens and the benchmark prompt); greedy then picks one token, expected reads five entries

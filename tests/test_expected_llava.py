@@ -1,10 +1,12 @@
 """Expected-value scoring with ``convis_llava_onevision`` (a tiny random LLaVA-NeXT checkpoint, CPU, offline).
 
-One run of the real ``lmms-eval`` CLI scores every demo pair with the greedy task and the expected task
-(``--tasks convis_location,convis_location_expected``, one model load). Each logged score is checked against the
-expected value computed here from the tiny model's own logits (LLaVA-NeXT loaded directly, the clip's frames
-through its image processor, the prompt in the qwen_1_5 template: not through the adapter). The in-process tests
-show what the adapter mends: the bare harness class fails on the same requests. Skipped without LLaVA-NeXT.
+One run of the real ``lmms-eval`` CLI scores every demo pair with the greedy task and the expected tasks
+(``convis_location``, ``convis_location_expected``, ``convis_retrieval_location_expected``; one model load). Each
+logged score is checked against the expected value computed here from the tiny model's own logits (LLaVA-NeXT
+loaded directly, the clip's frames through its image processor, the prompt in the qwen_1_5 template: not through
+the adapter). The probe tests (tests/llava_probe.py, in a subprocess) show what the adapter mends: the bare harness
+class fails on the same requests. Marked ``slow`` (``-m slow``): the adapter's order/split and general-path checks,
+and the ``convis_llava_vid`` run. Skipped without LLaVA-NeXT.
 """
 
 from __future__ import annotations
@@ -45,13 +47,14 @@ def _env(llava_next, tmp_path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def run(llava_next, tmp_path_factory):
-    """The done-when command of issue 20 (plus the greedy task, same model load), on every demo pair."""
+    """The done-when command of issue 20 (plus the greedy task and the retrieval one, same model load), on every
+    demo pair."""
     checkpoint, _ = llava_next
     tmp = tmp_path_factory.mktemp("expected_run")
     cmd = [sys.executable, "-m", "lmms_eval", "--model", "convis_llava_onevision",
            "--model_args", f"pretrained={checkpoint},{MODEL_ARGS}",
-           "--tasks", "convis_location,convis_location_expected", "--include_path", task_path(),
-           "--batch_size", "1", "--log_samples", "--output_path", str(tmp / "out")]
+           "--tasks", "convis_location,convis_location_expected,convis_retrieval_location_expected",
+           "--include_path", task_path(), "--batch_size", "1", "--log_samples", "--output_path", str(tmp / "out")]
     proc = subprocess.run(cmd, env=_env(llava_next, tmp), capture_output=True, text=True, timeout=900)
     results = glob.glob(str(tmp / "out" / "**" / "*_results.json"), recursive=True)
     assert proc.returncode == 0 and results, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -113,6 +116,18 @@ def test_the_greedy_answer_is_the_most_likely_of_the_five_answers(run):
         assert greedy[sample["doc_id"]] == 1 + int(np.argmax(sample["spearman"]["logliks"]))
 
 
+def test_retrieval_candidates_are_scored_by_expected_value_too(run):
+    _, results, samples = run
+    metrics = results["results"]["convis_retrieval_location_expected"]
+    records = [s["r@1"] for s in samples["convis_retrieval_location_expected"]]
+    assert metrics["anchors,none"] == 4 and metrics["unparsed,none"] == 0 and len(records) == 16
+    for record in records:
+        logliks = np.array(record["logliks"])
+        p = np.exp(logliks - logliks.max()) / np.exp(logliks - logliks.max()).sum()
+        assert record["kind"] == "retrieval" and record["scoring"] == "expected"
+        assert record["score"] == pytest.approx(float(np.dot(np.arange(1, 6), p)), abs=1e-12)
+
+
 def test_convis_correlate_on_the_run_gives_the_harness_rho(run):
     tmp, results, samples = run
     rows = run_correlate(str(next((tmp / "out").rglob("*_samples_convis_location_expected.jsonl"))),
@@ -137,6 +152,7 @@ def adapter(llava_next, tmp_path_factory):
     return probe("adapter", llava_next, tmp_path_factory.mktemp("adapter") / "clips", _location_pairs()[:2])
 
 
+@pytest.mark.slow
 def test_the_adapter_answers_any_order_and_any_split_of_the_requests_alike(adapter):
     """What ranks do to the requests (a shard each, in any order) changes no value."""
     whole = adapter["whole"]
@@ -144,12 +160,14 @@ def test_the_adapter_answers_any_order_and_any_split_of_the_requests_alike(adapt
     assert adapter["halves"] == whole and adapter["backwards"] == whole
 
 
+@pytest.mark.slow
 def test_the_general_path_agrees_with_the_one_pass_answers(adapter):
     """An answer of several tokens is scored by teacher forcing; on one-token answers both paths agree."""
     for (ll, greedy), (one_pass, one_pass_greedy) in zip(adapter["general"], adapter["whole"][:5]):
         assert ll == pytest.approx(one_pass, abs=1e-5) and greedy == one_pass_greedy
 
 
+@pytest.mark.slow
 def test_convis_llava_vid_scores_expected_values_whose_best_answer_is_its_greedy_answer(llava_next, tmp_path):
     """lmms-eval 0.7.3's llava_vid returns a loss from loglikelihood (the hook would refuse it as positive); the
     subclass returns log-probabilities of "1".."5" (qwen_1_5: no leading space) from the frames generation sees."""
