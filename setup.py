@@ -18,8 +18,8 @@ setup(
     include_package_data=True,
     package_data={
         "convis_tasks": [
-            "*.yaml", "_template_yaml", "_retrieval_template_yaml", "_placeholder.jsonl", "README.md",
-            "prompts/*.jinja", "report/templates/*", "demo_data/*.jsonl", "demo_data/*.json",
+            "*.yaml", "_template_yaml", "_retrieval_template_yaml", "_expected_template_yaml", "_placeholder.jsonl",
+            "README.md", "prompts/*.jinja", "report/templates/*", "demo_data/*.jsonl", "demo_data/*.json",
             "demo_data/videos/*.mp4",
         ],
     },

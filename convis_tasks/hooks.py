@@ -16,6 +16,8 @@ from convis_tasks.prompting import render_prompt
 from convis_tasks.reading.annotations import pair_key
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents
 from convis_tasks.reading.provenance import provenance
+from convis_tasks.scoring.expected import SCORE_DIGITS
+from convis_tasks.scoring.expected_results import expected_from_responses
 from convis_tasks.scoring.metrics import score_pairs
 from convis_tasks.scoring.parsing import parse_answer
 from convis_tasks.scoring.retrieval import evaluate_retrieval
@@ -103,29 +105,30 @@ def doc_to_target(doc: dict) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
 
 
-def _parsed(answer: str) -> dict:
-    """The record's ``score`` and ``parse`` (why it is unparsed: docs/parsing.md's reasons; None when parsed)."""
-    parsed = parse_answer(answer)
-    return {"score": parsed.score, "parse": parsed.reason}
-
-
-def process_results(doc: dict, results: list[str]) -> dict:
-    """Parse the answer; every metric gets the same per-pair record and aggregates it."""
-    answer = results[0] if results else ""
+def _pair_metrics(doc: dict, answer: str, score: float | None, extra: dict | None = None) -> dict:
+    """The per-pair record (the same one under every metric, which aggregates it)."""
     record = {
         "kind": "pair",
         "video1": doc["video1"],
         "video2": doc["video2"],
         "concept": doc["concept"] or None,
         "answer": answer,
-        **_parsed(answer),
+        "score": score,
         "gt": {k: v for k, v in doc["gt"].items() if v is not None},
         "provenance": provenance(),
+        **(extra or {}),
     }
     keys = ["spearman", "kendall", "n", "unparsed"]
     if record["concept"] is None:
         keys += [f"{m}_{c}" for c in CONCEPT_KEYS for m in ("spearman", "kendall")]
     return {key: record for key in keys}
+
+
+def process_results(doc: dict, results: list[str]) -> dict:
+    """Parse the answer; every metric gets the same per-pair record and aggregates it."""
+    answer = results[0] if results else ""
+    parsed = parse_answer(answer)
+    return _pair_metrics(doc, answer, parsed.score, {"parse": parsed.reason})
 
 
 def _unique_records(records: list[dict]) -> list[dict]:
@@ -204,20 +207,47 @@ def retrieval_doc_to_target(doc: dict) -> str:
     return f"human rank {doc['human_rank']:g}"
 
 
-def process_retrieval_results(doc: dict, results: list[str]) -> dict:
-    """One record per (anchor, candidate); the aggregators put each anchor's candidates back together."""
-    answer = results[0] if results else ""
+def _retrieval_metrics(doc: dict, answer: str, score: float | None, extra: dict | None = None) -> dict:
     record = {
         "kind": "retrieval",
         "anchor": doc["anchor"],
         "candidate": doc["candidate"],
         "concept": doc["concept"],
         "answer": answer,
-        **_parsed(answer),
+        "score": score,
         "human_rank": doc["human_rank"],
         "provenance": provenance(),
+        **(extra or {}),
     }
     return {metric: record for metric in RETRIEVAL_METRICS}
+
+
+def process_retrieval_results(doc: dict, results: list[str]) -> dict:
+    """One record per (anchor, candidate); the aggregators put each anchor's candidates back together."""
+    answer = results[0] if results else ""
+    parsed = parse_answer(answer)
+    return _retrieval_metrics(doc, answer, parsed.score, {"parse": parsed.reason})
+
+
+# --- expected-value scoring (the *_expected tasks, _expected_template_yaml) -------------------------------------
+
+def score_choices(doc: dict) -> list[str]:
+    """The answers lmms-eval asks the log-likelihood of, in score order: "1" .. "5" (the same for every doc)."""
+    return list(SCORE_DIGITS)
+
+
+def process_expected_results(doc: dict, results: list) -> dict:
+    """The greedy tasks' record (pair or retrieval, by the document) with ``score`` = sum_k k softmax(loglik_k).
+
+    ``results`` are lmms-eval's five ``(loglikelihood, is_greedy)`` responses to the answers "1".."5". The record
+    adds ``scoring: "expected"`` and ``logliks`` (the five values, so anyone can recompute the score); a document
+    whose responses are not five finite log-probabilities is unparsed, with the reason in ``parse`` (None when
+    scored), as a greedy record's.
+    """
+    outcome = expected_from_responses(results)
+    extra = {"scoring": "expected", "logliks": outcome.logliks, "parse": outcome.reason}
+    build = _retrieval_metrics if "anchor" in doc else _pair_metrics
+    return build(doc, outcome.answer, outcome.score, extra)
 
 
 def _retrieval_result(records: list[dict]):

@@ -30,7 +30,8 @@ from convis_tasks.video.cache import default_cache_dir
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
 
 LMMS_EVAL_TESTED = "0.7.3"
-LLAVA_MODELS = ("llava_onevision", "llava_vid", "llava")  # lmms-eval models that need LLaVA-NeXT's `llava`
+LLAVA_MODELS = ("llava_onevision", "llava_vid", "llava",  # lmms-eval models that need LLaVA-NeXT's `llava`
+                "convis_llava_onevision", "convis_llava_vid")  # and their expected-score subclasses
 LLAVA_TRANSFORMERS_MAX = (4, 56)  # LLaVA-NeXT's `llava` imports with transformers up to 4.55.x
 LLAVA_COMMIT = "df179663ae8b83207df100a1f7af24caec633ff9"  # the LLaVA-NeXT commit the tests run (../shared/vendor)
 LLAVA_INSTALL = (f"pip install --no-deps 'llava @ git+https://github.com/LLaVA-VL/LLaVA-NeXT@{LLAVA_COMMIT}' "

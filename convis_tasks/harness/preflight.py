@@ -13,6 +13,7 @@ from convis_tasks.reading.rankings import load_rankings
 from convis_tasks.reading.runs import parse_model_args
 from convis_tasks.report.submission import guess_size, parse_args_pretrained
 from convis_tasks.video.decode import header_problem
+from convis_tasks.model_wrappers.manifest import expected_scoring_problem
 from convis_tasks.model_wrappers.manifest import reads_videos as model_reads_videos
 from convis_tasks.harness.doctor import check_cache, check_decoders, check_filelock, model_checks, write_probe
 from convis_tasks.video.prefetch import WORKERS_ENV, default_workers
@@ -76,6 +77,16 @@ def preflight(tasks: list[TaskInfo], model: str, model_args: str | None, output:
     The model's packages are imported (in a child process) only when the data and the output folder are fine,
     so that a wrong data folder is reported in seconds.
     """
+    expected = [t.name for t in tasks if t.scoring == "expected"]
+    if expected:  # the *_expected tasks need a model whose loglikelihood scores video (issue #20)
+        if (why := expected_scoring_problem(model)) is not None:
+            return [Problem(f"--model {model} cannot run {', '.join(expected)}: {why}",
+                            f"run the greedy tasks ({', '.join(n.removesuffix('_expected') for n in expected)}) "
+                            "with this model, or use a model of docs/models.md, 'Expected scores'")]
+        mixed = sorted({t.name for t in tasks if t.scoring == "greedy" and f"{t.name}_expected" in expected})
+        if mixed:  # one run folder would hold two scores per pair of a concept, which its readers refuse
+            return [Problem(f"{', '.join(mixed)} and their *_expected tasks in one run: the run folder would hold "
+                            "two scores per pair of a concept", "run the greedy and the expected tasks as two runs")]
     videos = model_reads_videos(model, model_args)
     problems = check_output(output) + check_data(tasks, reads_videos=videos)
     for check in [check_filelock()] + ([check_cache()] if videos else []):

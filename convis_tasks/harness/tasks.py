@@ -23,6 +23,7 @@ class TaskInfo:
     kind: str
     concept: str | None = None
     subtasks: tuple[str, ...] = field(default=())
+    scoring: str = "greedy"  # "expected": loglikelihood requests over "1".."5" (output_type multiple_choice)
 
 
 def task_index(folder: str | os.PathLike | None = None) -> dict[str, TaskInfo]:
@@ -38,11 +39,12 @@ def task_index(folder: str | os.PathLike | None = None) -> dict[str, TaskInfo]:
             index[name] = TaskInfo(name, "group", subtasks=tuple(str(t) for t in members if isinstance(t, str)))
         elif entry["type"] == "task":
             try:
-                hook = manager._get_config(name).get("process_docs")
+                config = manager._get_config(name)
             except Exception:  # noqa: BLE001 - a YAML lmms-eval cannot load: not a ConViS task
-                hook = None
-            kind, concept = getattr(hook, "convis_task", ("other", None))
-            index[name] = TaskInfo(name, kind, concept)
+                config = {}
+            kind, concept = getattr(config.get("process_docs"), "convis_task", ("other", None))
+            scoring = "expected" if config.get("output_type") == "multiple_choice" else "greedy"
+            index[name] = TaskInfo(name, kind, concept, scoring=scoring)
     return index
 
 
