@@ -428,3 +428,15 @@ def test_the_page_makes_no_network_request(demo_page, colour_demo_run, recorder,
             if page == hostile:  # shown as text
                 assert f'<img src="http://{host}/answer.png">' in browser.evaluate("document.body.innerText")
     assert hits == []
+
+
+def test_expected_score_records_show_the_five_probabilities_their_score_is_the_mean_of():
+    from convis_tasks.report.inspect_data import answer_probabilities
+    from convis_tasks.scoring.expected import expected_score
+
+    logliks = [-3.2, -1.1, -0.7, -2.5, -4.0]
+    probs = answer_probabilities(logliks)
+    assert probs is not None and sum(probs) == pytest.approx(1.0)
+    assert sum((k + 1) * p for k, p in enumerate(probs)) == pytest.approx(expected_score(logliks))
+    assert probs.index(max(probs)) == 2  # "3" has the largest log-likelihood
+    assert answer_probabilities(None) is None and answer_probabilities([-1.0, None, -2.0, -3.0, -4.0]) is None

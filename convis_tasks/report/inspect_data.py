@@ -83,9 +83,7 @@ class Answer:
     candidate: str | None = None  # retrieval only: the candidate (video 2; the anchor is video 1)
     human_rank: float | None = None  # retrieval only
     model_rank: int | None = None  # retrieval only: 1 + candidates scored strictly higher
-    # Expected-score runs (the five probabilities of 1..5, issue: expected scores) are not logged yet; when
-    # they are, they go here and beside the answer on the page (inspect_page.html, "expected-score" marker).
-    probabilities: None = None
+    probabilities: list[float] | None = None  # expected-score runs: p(1) .. p(5), from the logged log-likelihoods
 
     @property
     def value(self) -> float:
@@ -228,6 +226,17 @@ def _logged_truth(record: dict, where: str) -> dict[str, float]:
 
 # --- gathering -----------------------------------------------------------------------------------------------------
 
+def answer_probabilities(logliks: object) -> list[float] | None:
+    """p(1) .. p(5) of an expected-score record's five logged log-likelihoods (the softmax its score is the mean of),
+    else None (a greedy record, or log-likelihoods that could not be scored)."""
+    if not isinstance(logliks, list) or len(logliks) != 5 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in logliks):
+        return None
+    top = max(logliks)
+    weights = [math.exp(v - top) for v in logliks]
+    return [w / sum(weights) for w in weights]
+
+
 def _prompts(answers: list[Answer]) -> dict[str, str]:
     by_task: dict[str, Counter] = {}
     for a in answers:
@@ -268,8 +277,9 @@ def _read_model(label: str | None, path: str
             seen.add(ident)
             answer = record.get("answer", "")
             prompt = sample.get("input") if isinstance(sample.get("input"), str) else None
-            made = Answer(label, task, record.get("concept"), answer, record.get("score"), parse_answer(answer).reason
-                          if record.get("score") is None else None, prompt, spec)
+            reason = record.get("parse", parse_answer(answer).reason) if record.get("score") is None else None
+            made = Answer(label, task, record.get("concept"), answer, record.get("score"), reason, prompt, spec,
+                          probabilities=answer_probabilities(record.get("logliks")))
             (pairs if kind == "pair" else retrieval).append(({**record, "_where": where}, made))
     view = ModelView(label, list(item.paths), dict(item.meta), describe(provenance), tasks,
                      _prompts([a for _, a in pairs + retrieval]), notes=list(item.notes))
