@@ -286,3 +286,9 @@ def test_correlate_notes_the_ambiguous_unparsed_answers(tmp_path, capsys):
     assert main(["correlate", str(run), "--ground-truth", str(truth)]) == 0
     out = capsys.readouterr().out
     assert "| 2 |" in out and "Note: 1 of the 2 unparsed answers are ambiguous" in out and "location 1" in out
+    for i, answer in enumerate(answers):  # every answer parsed: no note at all
+        lines[i] = lines[i].replace(json.dumps(answer), json.dumps(str(i % 5 + 1))).replace('"score": null',
+                                                                                          f'"score": {i % 5 + 1}.0')
+    (run / "20260101_samples_convis_location.jsonl").write_text("\n".join(lines))
+    assert main(["correlate", str(run), "--ground-truth", str(truth)]) == 0
+    assert "ambiguous" not in capsys.readouterr().out

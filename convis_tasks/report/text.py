@@ -75,7 +75,7 @@ def retrieval_table(results: dict[str, dict]) -> str:
 
 def ambiguous_note(predictions_path: str) -> str:
     """How many unparsed answers the parser calls ambiguous, per concept, as a line under the correlation table;
-    '' for inputs without answer texts. The reasons are recomputed from the logged answer texts
+    '' for inputs without answer texts or without unparsed answers. The reasons are recomputed from the logged answer texts
     (:func:`convis_tasks.scoring.parsing.parse_answer`)."""
     predictions = load_path(predictions_path).predictions
     if predictions is None or not predictions.answers:
@@ -85,5 +85,7 @@ def ambiguous_note(predictions_path: str) -> str:
         missing = [texts[k] for k, v in predictions.scores[concept].items() if v is None and k in texts]
         unparsed += len(missing)
         ambiguous[concept or CONCEPT_FREE] = sum(parse_answer(t).reason == AMBIGUOUS for t in missing)
+    if not unparsed:
+        return ""  # nothing unparsed: nothing to say
     return (f"Note: {sum(ambiguous.values())} of the {unparsed} unparsed answers are ambiguous, with two values "
             f"that could be the answer (docs/parsing.md): {', '.join(f'{c} {n}' for c, n in ambiguous.items())}")
