@@ -23,6 +23,7 @@ from pathlib import Path
 
 from convis_tasks.model_wrappers.manifest import inner_model
 from convis_tasks.reading.annotations import load_ground_truth
+from convis_tasks.reading.documents import pair_videos
 from convis_tasks.reading.datafolder import (DATA_ENV, DOWNLOAD_HINT, PAIR_FILE, resolve_data_dir, resolve_rankings,
                                              scan_videos)
 from convis_tasks.video.cache import default_cache_dir
@@ -245,10 +246,7 @@ def check_data() -> list[Check]:
         truth = load_ground_truth(root / PAIR_FILE)
     except Exception as exc:  # noqa: BLE001 - the loaders' messages name the file
         return [Check("data", FAIL, str(exc), DOWNLOAD_HINT)]
-    wanted = {}
-    for record in truth.pairs:
-        for video in (record.video1, record.video2):
-            wanted.setdefault(video, f"pair {record.key[0]} / {record.key[1]}")
+    wanted = pair_videos(truth)
     videos = sorted(wanted)
     scan = scan_videos(root, {v: wanted[v] for v in videos})
     source = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "the Hugging Face cache"

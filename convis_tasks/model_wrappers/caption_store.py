@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from convis_tasks.errors import InputError
-from convis_tasks.reading.names import NameIndex, NameNotFoundError
+from convis_tasks.reading.names import NameIndex, NameNotFoundError, escapes
 
 
 class CaptionError(InputError):
@@ -32,8 +32,7 @@ def resolve_caption_file(index: NameIndex, video: str) -> Path:
     there is none."""
     stem = Path(os.fspath(video)).stem
     written = os.path.splitext(os.fspath(video))[0] + ".txt"
-    norm = os.path.normpath(written)
-    if os.path.isabs(written) or norm == os.pardir or norm.startswith(os.pardir + os.sep):
+    if escapes(written):
         written = f"{stem}.txt"  # a video file's own path (not a name as written): its caption id alone
     found = index.find(written, f"caption of video {video!r}")
     if found is None:

@@ -15,13 +15,23 @@ from typing import Mapping
 
 from convis_tasks.concepts import CONCEPTS, get_concept
 from convis_tasks.reading.annotations import AnnotationError, GroundTruth, load_ground_truth
-from convis_tasks.reading.datafolder import PAIR_FILE, VideoScan, resolve_data_dir, resolve_rankings, scan_videos
+from convis_tasks.reading.datafolder import (PAIR_FILE, RANKING_FILE, RANKINGS_ENV, VideoScan, resolve_data_dir,
+                                             resolve_rankings, scan_videos)
 from convis_tasks.reading.rankings import load_rankings
 
 
 def _scan(root: Path, wanted: dict[str, str], videos_required: bool) -> VideoScan:
     """The videos' files; the first problem raises, except a missing file when videos are not required."""
     return scan_videos(root, wanted, stop=True, missing_ok=not videos_required)
+
+
+def pair_videos(truth: GroundTruth) -> dict[str, str]:
+    """Every video the pair file names (as written) -> the first pair that names it (``pair a / b``)."""
+    wanted: dict[str, str] = {}
+    for record in truth.pairs:
+        for video in (record.video1, record.video2):
+            wanted.setdefault(video, f"pair {record.key[0]} / {record.key[1]}")
+    return wanted
 
 
 def build_documents(truth: GroundTruth, data_dir: Path, concept: str | None,
@@ -33,15 +43,12 @@ def build_documents(truth: GroundTruth, data_dir: Path, concept: str | None,
     """
     keys = [c.key for c in CONCEPTS if c.required or any(c.key in r.scores for r in truth.pairs)] \
         if concept is None else [concept]
-    wanted: dict[str, str] = {}
     for record in truth.pairs:
-        pair = f"pair {record.key[0]} / {record.key[1]}"
         missing = [k for k in keys if k not in record.scores]
         if missing:
-            raise AnnotationError(f"{truth.path}, {record.source}: {pair} has no score for {missing}")
-        for video in (record.video1, record.video2):
-            wanted.setdefault(video, pair)
-    found = _scan(Path(data_dir), wanted, videos_required).found
+            raise AnnotationError(f"{truth.path}, {record.source}: pair {record.key[0]} / {record.key[1]} has no "
+                                  f"score for {missing}")
+    found = _scan(Path(data_dir), pair_videos(truth), videos_required).found
     return [{
         "pair_id": f"{record.key[0]}|{record.key[1]}",
         "video1": record.video1,
@@ -99,15 +106,12 @@ def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
     Unreadable or malformed annotation files raise as the loaders do.
     """
     root = resolve_data_dir(data_dir)
-    wanted: dict[str, str] = {}
-    for record in load_ground_truth(root / PAIR_FILE).pairs:
-        for video in (record.video1, record.video2):
-            wanted.setdefault(video, f"pair {record.key[0]} / {record.key[1]}")
+    wanted = pair_videos(load_ground_truth(root / PAIR_FILE))
     problems = []
-    explicit = os.environ.get("CONVIS_RANKINGS")
-    rankings_path = Path(explicit) if explicit else root / "ranked.json"
+    explicit = os.environ.get(RANKINGS_ENV)
+    rankings_path = Path(explicit) if explicit else root / RANKING_FILE
     if explicit and not rankings_path.is_file():
-        problems.append(f"$CONVIS_RANKINGS points at {rankings_path}, which is not a file")
+        problems.append(f"${RANKINGS_ENV} points at {rankings_path}, which is not a file")
     if rankings_path.is_file():
         for concept, by_anchor in load_rankings(rankings_path).items():
             for anchor, ranks in by_anchor.items():

@@ -32,6 +32,15 @@ def outside_paths_allowed() -> bool:
     return os.environ.get(OUTSIDE_ENV, "").strip() == "1"
 
 
+def escapes(name: str) -> str | None:
+    """How a path as written leaves the folder it is relative to: ``"absolute"``, ``"parent"`` (its ``..`` leads
+    out), or None when it stays inside."""
+    if os.path.isabs(name) or os.path.splitdrive(name)[0]:
+        return "absolute"
+    norm = os.path.normpath(name)
+    return "parent" if norm == os.pardir or norm.split(os.sep)[0] == os.pardir else None
+
+
 def walk_files(root: str | os.PathLike, allow_outside: bool | None = None) -> list[str]:
     """Every file under ``root``, sorted, each real file once, without hanging.
 
@@ -89,10 +98,11 @@ class NameIndex:
     def _check_contained(self, name: str, where: str) -> None:
         if outside_paths_allowed():
             return
-        if os.path.isabs(name) or os.path.splitdrive(name)[0]:
+        how = escapes(name)
+        if how == "absolute":
             raise VideoPathError(f"{where}: {self.what} path {name!r} is absolute; paths are relative to the data "
                                  f"folder {self.root} (set {OUTSIDE_ENV}=1 to allow paths outside it)")
-        if os.path.normpath(name).split(os.sep)[0] == os.pardir or os.path.normpath(name) == os.pardir:
+        if how:
             raise VideoPathError(f"{where}: {self.what} path {name!r} leads out of the data folder {self.root} "
                                  f"(set {OUTSIDE_ENV}=1 to allow paths outside it)")
 
