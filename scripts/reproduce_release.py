@@ -15,13 +15,32 @@ from convis_tasks.scoring.evaluate import run_correlate
 from convis_tasks.concepts import CONCEPTS
 
 
+def release_files(reference: Path) -> tuple[Path, list[str], list[Path]]:
+    """The ratings file, the LMMs with per-concept answer files and the global-baseline files under ``reference``.
+
+    Raises ``SystemExit`` (status 2) naming the folder and what it lacks: an empty table is never printed.
+    """
+    truth = reference / "vicos.user_inputs.json"
+    lmm_root = reference / "computed_conditioned_similarities"
+    models = sorted({p.name for p in lmm_root.glob("*/*") if p.is_dir()})
+    baselines = sorted((reference / "computed_similarities").glob("*/*_similarities.json"))
+    lacking = [what for what, missing in ((f"{truth.name} (the human ratings)", not truth.is_file()),
+                                          (f"{lmm_root.name}/<Concept>/<Model>/ (the LMMs' answers)", not models))
+               if missing]
+    if lacking:
+        sys.stderr.write(f"reproduce_release: error: {reference} holds no release files: it lacks "
+                         f"{' and '.join(lacking)}; pass the folder of the authors' release (see ../shared/README.md)\n")
+        raise SystemExit(2)
+    return truth, models, baselines
+
+
 def main(reference: Path) -> None:
-    truth = str(reference / "vicos.user_inputs.json")
+    truth_path, models, baselines = release_files(reference)
+    truth = str(truth_path)
     start = time.perf_counter()
     header = "| model | " + " | ".join(f"{c.title} rho / tau" for c in CONCEPTS) + " | unparsed |"
     print(header + "\n|---|" + "---:|" * (len(CONCEPTS) + 1))
     lmm_root = reference / "computed_conditioned_similarities"
-    models = sorted({p.name for p in lmm_root.glob("*/*") if p.is_dir()})
     for model in models:
         cells, unparsed = [], 0
         for concept in CONCEPTS:
@@ -30,7 +49,7 @@ def main(reference: Path) -> None:
             cells.append(f"{r['spearman']:.1f} / {r['kendall']:.2f}")
             unparsed += r["unparsed"]
         print(f"| {model} | " + " | ".join(cells) + f" | {unparsed} |")
-    for path in sorted((reference / "computed_similarities").glob("*/*_similarities.json")):
+    for path in baselines:
         results = run_correlate(str(path), truth)
         cells = [f"{results[c.key]['spearman']:.1f} / {results[c.key]['kendall']:.2f}" for c in CONCEPTS]
         print(f"| global: {path.parent.name} | " + " | ".join(cells) + f" | {results['location']['unparsed']} |")

@@ -137,3 +137,53 @@ def test_pyav_missing_blocks_a_run_even_with_decord(monkeypatch):
     monkeypatch.setattr(D, "_module_version", version)
     verdict = {c.name: c for c in D.check_decoders()}["video decoder"]
     assert verdict.status == FAIL and verdict.fix == "pip install av"
+
+
+HUB_STATEMENTS = """
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()  # nothing listens there
+from huggingface_hub.utils import http_backoff
+try:
+    http_backoff("HEAD", f"http://127.0.0.1:{port}/m/resolve/main/config.json", max_retries=2, base_wait_time=0.5,
+                 max_wait_time=0.5)
+except Exception:
+    pass
+"""
+
+
+def test_an_import_that_retries_the_hub_is_timed_flagged_and_timed_again_offline(monkeypatch):
+    """What lmms-eval's llava_onevision does on a machine without hub access (~45 s of retries): here a module-level
+    hub request to a closed port on 127.0.0.1, retried twice by huggingface_hub, 0.5 s apart."""
+    import convis_tasks.harness.doctor as D
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    outcome = D.run_import_child(HUB_STATEMENTS)
+    assert outcome.error is None and outcome.seconds >= 1.0
+    assert len(outcome.hub_retries) == 3  # the first try and two retries, each logged before waiting
+    assert outcome.hub_retries[0].startswith("HEAD http://127.0.0.1:") and "/m/resolve/main/config.json" in \
+        outcome.hub_retries[0]
+    check = D.hub_retry_check("model m", HUB_STATEMENTS, outcome)
+    assert check.status == D.WARN and check.name == "hub access"
+    assert "retrying the Hugging Face hub 3 time(s)" in check.detail and "export HF_HUB_OFFLINE=1" in check.fix
+    offline = float(check.detail.rsplit("with HF_HUB_OFFLINE=1 it takes ", 1)[1].split(" s")[0])
+    assert offline < outcome.seconds  # measured again: offline mode refuses the request at once, no retries
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert D.run_import_child(HUB_STATEMENTS).hub_retries == ()
+    assert D.hub_retry_check("model m", "pass", D.ChildImport(None, 0.1)) is None
+
+
+def test_a_llava_model_without_a_working_llava_is_not_reported_as_importing(monkeypatch):
+    """lmms-eval's llava_onevision module imports without LLaVA-NeXT (it only warns); the model check must not then
+    say "ok ... imports" beside "FAIL llava not installed"."""
+    pytest.importorskip("lmms_eval")
+    import convis_tasks.harness.doctor as D
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no hub retries on import (see the test above)
+    missing = D.Check("llava (LLaVA-NeXT)", D.FAIL, "not installed (needed only for llava_onevision)", D.LLAVA_INSTALL)
+    monkeypatch.setattr(D, "check_llava", lambda required=False: missing)
+    checks = {c.name: c for c in D.model_checks("llava_onevision")}
+    model = checks["model llava_onevision"]
+    assert model.status == D.FAIL and "cannot load a model: LLaVA-NeXT's llava not installed" in model.detail
+    assert model.fix == D.LLAVA_INSTALL and checks["llava (LLaVA-NeXT)"] is missing
+    lines = D.format_checks(list(checks.values())).splitlines()
+    assert not [line for line in lines if line.startswith("ok") and "llava" in line.lower()]

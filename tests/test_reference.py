@@ -5,6 +5,7 @@ paper's tables, quoted at the precision they were published with; Krippendorff's
 """
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -111,3 +112,32 @@ def test_cli_json_output_is_one_object_with_canonical_keys(reference):
     assert set(data["location"]) == {"spearman", "kendall", "n", "unparsed"}
     assert round(data["location"]["spearman"], 2) == 45.47
     assert np.isfinite(data["location"]["kendall"])
+
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_release.py"
+
+
+@pytest.mark.parametrize("holds", [[], ["vicos.user_inputs.json"]])
+def test_reproduce_release_without_the_release_files_fails_naming_what_is_missing(tmp_path, holds):
+    for name in holds:
+        (tmp_path / name).write_text("[]")
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""  # no empty table
+    assert str(tmp_path) in proc.stderr and "computed_conditioned_similarities" in proc.stderr
+    assert ("vicos.user_inputs.json (the human ratings)" in proc.stderr) == (not holds)
+
+
+def test_reproduce_release_prints_one_row_per_released_model(reference, tmp_path):
+    """A release folder reduced to one LMM (links to the real files) prints that model's published rho."""
+    (tmp_path / "vicos.user_inputs.json").symlink_to(reference / "vicos.user_inputs.json")
+    model = "LLaVA-OneVision-Qwen2-7B"
+    for folder in FOLDERS.values():
+        target = tmp_path / "computed_conditioned_similarities" / folder / model
+        target.mkdir(parents=True)
+        name = f"{model}_{folder}_similarities.json"
+        (target / name).symlink_to(_lmm_file(reference, model, next(k for k, v in FOLDERS.items() if v == folder)))
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(f"| {model} |")]
+    assert len(rows) == 1 and "51.8 / " in rows[0] and "58.9 / " in rows[0]

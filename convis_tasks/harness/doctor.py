@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,25 +92,76 @@ def last_error_line(text: str) -> str:
 
 
 _SWALLOWED = re.compile(r"^Failed to import (?P<what>\S+) from \S+?\.? Error: (?P<error>.+)$")
+# huggingface_hub's http_backoff logs this line before each retry of a request that failed
+_HUB_RETRY = re.compile(r"thrown while requesting (?P<method>[A-Z]+) (?P<url>\S+)")
+OFFLINE_ENV = "HF_HUB_OFFLINE"
+
+
+@dataclass(frozen=True)
+class ChildImport:
+    """How importing ran in a fresh interpreter: the error line (None: it ran), the wall time, and the hub requests
+    that huggingface_hub retried meanwhile (``METHOD url``, in order, repeats kept)."""
+
+    error: str | None
+    seconds: float
+    hub_retries: tuple[str, ...] = ()
+
+
+def run_import_child(statements: str, timeout: float = 600.0, env: dict[str, str] | None = None) -> ChildImport:
+    """Run ``statements`` in a fresh interpreter (this environment, updated with ``env``) and time it.
+
+    LLaVA-NeXT's ``llava/model/__init__.py`` prints "Failed to import <model> ... Error: <the real error>" and goes
+    on, so the import fails later with a misleading message; when such lines were printed, they are the error.
+    """
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-c", statements], capture_output=True, text=True, timeout=timeout,
+                              check=False, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired as exc:
+        output = "\n".join(o.decode(errors="replace") if isinstance(o, bytes) else (o or "")
+                           for o in (exc.stdout, exc.stderr))
+        return ChildImport(f"importing took more than {timeout:.0f} s", time.monotonic() - started,
+                           _hub_retries(output))
+    seconds = time.monotonic() - started
+    retries = _hub_retries(proc.stdout + "\n" + proc.stderr)
+    if proc.returncode == 0:
+        return ChildImport(None, seconds, retries)
+    swallowed = [m for line in proc.stdout.splitlines() if (m := _SWALLOWED.match(line.strip()))]
+    if swallowed:
+        return ChildImport("; ".join(f"{m.group('what')}: {m.group('error')}" for m in swallowed[:2]), seconds,
+                           retries)
+    return ChildImport(last_error_line(proc.stderr or proc.stdout), seconds, retries)
+
+
+def _hub_retries(output: str) -> tuple[str, ...]:
+    return tuple(f"{m.group('method')} {m.group('url')}" for m in _HUB_RETRY.finditer(output))
 
 
 def import_in_child(statements: str, timeout: float = 600.0) -> str | None:
-    """Run ``statements`` in a fresh interpreter (same environment); None if they ran, else the error line.
+    """:func:`run_import_child`'s error line: None if the statements ran."""
+    return run_import_child(statements, timeout).error
 
-    LLaVA-NeXT's ``llava/model/__init__.py`` prints "Failed to import <model> ... Error: <the real error>" and goes
-    on, so the import fails later with a misleading message; when such lines were printed, they are the answer.
-    """
-    try:
-        proc = subprocess.run([sys.executable, "-c", statements], capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return f"importing took more than {timeout:.0f} s"
-    if proc.returncode == 0:
+
+def _offline_set() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_retry_check(what: str, statements: str, outcome: ChildImport) -> Check | None:
+    """A warning when importing ``what`` spent its time retrying the Hugging Face hub (a machine without hub
+    access, ``HF_HUB_OFFLINE`` unset): the import is timed again with ``HF_HUB_OFFLINE=1`` to say what the fix saves.
+    None when nothing was retried."""
+    if not outcome.hub_retries:
         return None
-    swallowed = [m for line in proc.stdout.splitlines() if (m := _SWALLOWED.match(line.strip()))]
-    if swallowed:
-        return "; ".join(f"{m.group('what')}: {m.group('error')}" for m in swallowed[:2])
-    return last_error_line(proc.stderr or proc.stdout)
+    first = outcome.hub_retries[0]
+    detail = (f"importing {what} took {outcome.seconds:.1f} s, retrying the Hugging Face hub "
+              f"{len(outcome.hub_retries)} time(s) (first: {first})")
+    if not _offline_set():
+        offline = run_import_child(statements, env={OFFLINE_ENV: "1"})
+        detail += f"; with {OFFLINE_ENV}=1 it takes {offline.seconds:.1f} s" + (
+            f" but fails: {offline.error}" if offline.error and not outcome.error else "")
+    return Check("hub access", WARN, detail,
+                 f"export {OFFLINE_ENV}=1 on a machine that cannot reach the hub (models and data then load from "
+                 "the local Hugging Face cache only)")
 
 
 # --- the software stack -----------------------------------------------------------------------------------
@@ -332,14 +384,23 @@ def model_checks(model: str, model_args: str | None = None, import_module: bool 
         return [Check("model", FAIL, f"lmms-eval has no model named {model!r}{hint}",
                       "`lmms-eval models` lists the names")]
     checks = []
+    llava = check_llava(required=True) if model in LLAVA_MODELS else None
     if import_module:
         module, _, cls = path.rpartition(".")
-        error = import_in_child(f"import importlib; getattr(importlib.import_module({module!r}), {cls!r})")
-        checks.append(Check(f"model {model}", FAIL if error else OK,
-                            f"{path}: {error}" if error else f"{path} imports",
-                            "install the package named in the error" if error else ""))
-    if model in LLAVA_MODELS:
-        checks.append(check_llava(required=True))
+        statements = f"import importlib; getattr(importlib.import_module({module!r}), {cls!r})"
+        outcome = run_import_child(statements)
+        if outcome.error:
+            checks.append(Check(f"model {model}", FAIL, f"{path}: {outcome.error}",
+                                "install the package named in the error"))
+        elif llava is not None and llava.blocks:  # lmms-eval's module imports without llava, the model cannot load
+            checks.append(Check(f"model {model}", FAIL, f"{path} imports in {outcome.seconds:.1f} s but cannot "
+                                f"load a model: LLaVA-NeXT's llava {llava.detail.split(' (')[0]}", llava.fix))
+        else:
+            checks.append(Check(f"model {model}", OK, f"{path} imports in {outcome.seconds:.1f} s"))
+        retried = hub_retry_check(f"model {model}", statements, outcome)
+        checks += [retried] if retried else []
+    if llava is not None:
+        checks.append(llava)
     if model in TORCHVISION_MODELS:
         tv = check_torchvision()
         checks.append(tv if tv.status == OK else Check(tv.name, FAIL, tv.detail, tv.fix))
@@ -354,10 +415,11 @@ def model_checks(model: str, model_args: str | None = None, import_module: bool 
 def run_doctor(model: str | None = None, model_args: str | None = None) -> list[Check]:
     """Every check, in the order they are printed."""
     checks = [check_python(), *check_torch(), check_torchvision(), check_transformers(model in LLAVA_MODELS),
-              check_lmms_eval(),
-              check_filelock(), *check_decoders(), check_llava(required=model in LLAVA_MODELS)]
-    if model:
-        checks += [c for c in model_checks(model, model_args) if not c.name.startswith("llava")]
+              check_lmms_eval(), check_filelock(), *check_decoders()]
+    model_found = model_checks(model, model_args) if model else []
+    if not any(c.name.startswith("llava") for c in model_found):  # a LLaVA model's checks hold the llava line
+        checks.append(check_llava())
+    checks += model_found
     checks += [*check_data(), check_cache()]
     return checks
 

@@ -15,7 +15,8 @@ from convis_tasks.report.submission import guess_size, parse_args_pretrained
 from convis_tasks.video.decode import header_problem
 from convis_tasks.model_wrappers.manifest import expected_scoring_problem
 from convis_tasks.model_wrappers.manifest import reads_videos as model_reads_videos
-from convis_tasks.harness.doctor import check_cache, check_decoders, check_filelock, model_checks, write_probe
+from convis_tasks.console import say
+from convis_tasks.harness.doctor import WARN, check_cache, check_decoders, check_filelock, model_checks, write_probe
 from convis_tasks.video.prefetch import WORKERS_ENV, default_workers
 from convis_tasks.harness.tasks import TaskInfo
 
@@ -97,6 +98,8 @@ def preflight(tasks: list[TaskInfo], model: str, model_args: str | None, output:
     for check in model_checks(model, model_args, import_module=check_model):
         if check.blocks:
             problems.append(Problem(f"{check.name}: {check.detail}", check.fix))
+        elif check.status == WARN:
+            say(f"warning: {check.name}: {check.detail} (fix: {check.fix})")
     return problems
 
 
