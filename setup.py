@@ -20,7 +20,7 @@ setup(
         "convis_tasks": [
             "*.yaml", "_template_yaml", "_retrieval_template_yaml", "_expected_template_yaml", "_placeholder.jsonl",
             "README.md", "prompts/*.jinja", "report/templates/*", "demo_data/*.jsonl", "demo_data/*.json",
-            "demo_data/videos/*.mp4",
+            "demo_data/videos/*.mp4", "reading/published_fingerprint.json",
         ],
     },
     # The scoring path (convis correlate / agreement) needs only these.

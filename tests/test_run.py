@@ -287,7 +287,12 @@ def test_a_run_prints_its_tables_and_writes_a_submission(one_run):
     f1 = results["results"]["convis_retrieval_location"]["f1@1,none"]
     assert re.search(rf"\| Location \| [\d.]+ \| [\d.]+ \| {f1:.1f} \|", proc.stdout)
     assert "INFO" not in proc.stdout and (folder / "lmms_eval.log").is_file()  # --quiet: the log is in the file
+    other = f"other data ({len(DEMO_PAIRS)} pairs, differs from the published set: 610 missing, 0 changed, "
+    assert f"\nData: {other}{len(DEMO_PAIRS)} extra)" in proc.stdout  # under each table: which data it scored
+    assert "\nData: other retrieval sets (4 anchors, differ from the published candidate sets: 133 missing" \
+        in proc.stdout
     submission = json.loads((tmp / "sub.json").read_text())
+    assert submission["metadata"]["data_identity"]["label"] == f"{other}{len(DEMO_PAIRS)} extra)"
     assert submission["metadata"]["name"] == "hist" and len(submission["pairs"]) == len(DEMO_PAIRS)
     assert len(submission["retrieval"]) == 4 * len(json.loads((DEMO_DIR / "ranked.json").read_text()))
 

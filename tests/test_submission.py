@@ -71,18 +71,29 @@ def test_guess_size():
     assert guess_size("Gemini-2.0-Flash") is None
 
 
-def test_valid_submission_passes_with_an_ok_summary(run, tmp_path):
+DEMO_LABEL = "other data (11 pairs, differs from the published set: 610 missing, 0 changed, 11 extra)"
+
+
+def test_a_demo_submission_is_refused_as_a_leaderboard_submission_and_valid_with_any_data(run, tmp_path):
     code, out, _ = cli("submit", run[0], "-o", tmp_path / "s.json")
     assert code == 0 and "wrote" in out
+    assert json.loads((tmp_path / "s.json").read_text())["metadata"]["data_identity"]["label"] == DEMO_LABEL
     code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--rankings", DEMO_RANKINGS)
-    assert code == 0
+    assert code == 1 and out.splitlines()[-1].startswith("INVALID: 2 error(s)")
+    assert f"ERROR metadata: data_identity: the answers were made on {DEMO_LABEL}, not the published " \
+           "ConViS-Bench" in out
+    assert f"ERROR the ground truth {DEMO_GT} is {DEMO_LABEL}, not the published ConViS-Bench" in out
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--rankings", DEMO_RANKINGS,
+                       "--any-data")
+    assert code == 0 and f"warning: metadata: data_identity: the answers were made on {DEMO_LABEL}" in out
+    assert f"data: {DEMO_LABEL}" in out
     lines = out.splitlines()
     assert lines[-1].startswith("OK: lmms-lab/llava-onevision-qwen2-7b-ov (7B, 4 frames per video, prompt cot")
     assert "6 pair task(s) x 11 pairs" in lines[-1] and "retrieval: 4 task(s), 64 answers" in lines[-1]
 
 
 def _errors(doc, **kw):
-    return validate(doc, load_ground_truth(DEMO_GT), **kw).errors
+    return validate(doc, load_ground_truth(DEMO_GT), leaderboard=False, **kw).errors
 
 
 def test_validate_catches_each_error_kind_naming_the_entry(doc):
@@ -143,7 +154,8 @@ def test_validate_checks_retrieval_against_the_rankings(doc):
                         "not in the retrieval sets"
     assert errors[2] == f"task {gone['task']}: 1 (anchor, candidate) entr(ies) missing: " \
                         f"{gone['anchor']} -> {gone['candidate']}"
-    assert any("coverage not checked" in w for w in validate(doc, load_ground_truth(DEMO_GT)).warnings)
+    warned = validate(doc, load_ground_truth(DEMO_GT), leaderboard=False).warnings
+    assert any("coverage not checked" in w for w in warned)
 
 
 def test_validate_command_exit_status_and_error_listing(doc, tmp_path):
@@ -151,7 +163,7 @@ def test_validate_command_exit_status_and_error_listing(doc, tmp_path):
     broken["pairs"][2]["score"] = 9
     del broken["metadata"]["harness_version"]
     (tmp_path / "bad.json").write_text(json.dumps(broken))
-    code, out, _ = cli("validate", tmp_path / "bad.json", "--ground-truth", DEMO_GT)
+    code, out, _ = cli("validate", tmp_path / "bad.json", "--ground-truth", DEMO_GT, "--any-data")
     assert code == 1
     assert "ERROR metadata: harness_version is missing (convis submit sets it with --harness-version)" in out
     assert "ERROR pairs[2] (" in out and "INVALID: 2 error(s)" in out
@@ -276,9 +288,9 @@ def test_a_submission_carries_the_package_versions_logged_with_the_run(run, doc,
 
     assert doc["metadata"]["provenance"] == provenance()  # what hooks.process_results logged
     (tmp_path / "s.json").write_text(json.dumps(doc))
-    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--any-data")
     assert code == 0 and f"provenance: {describe(provenance())}" in out
-    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--json")
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--json", "--any-data")
     assert json.loads(out)["provenance"] == provenance()
     bad = copy.deepcopy(doc)
     bad["metadata"]["provenance"] = {"convis_eval": "0.1.0", "python": "3.11", "torch": 2.1}
@@ -292,7 +304,7 @@ def test_runs_logged_before_provenance_still_submit_and_validate_with_a_note(tmp
     doc = build_from_run(str(tmp_path / "old"), {"size": "7B"}, messages)
     assert "provenance" not in doc["metadata"]
     assert any("no package versions (provenance) logged" in m for m in messages)
-    result = validate(doc, load_ground_truth(DEMO_GT))
+    result = validate(doc, load_ground_truth(DEMO_GT), leaderboard=False)
     assert result.ok and any("no provenance" in w for w in result.warnings)
     assert result.provenance == "not recorded"
 
@@ -314,12 +326,12 @@ def test_names_from_a_submission_reach_the_terminal_escaped(doc, tmp_path):
     hostile["pairs"][0]["score"] = 9
     hostile["pairs"][1]["video1"] = "\x1b]0;x\x07.mp4"
     (tmp_path / "s.json").write_text(json.dumps(hostile))
-    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--any-data")
     assert code == 1 and "\x1b" not in out and "\x07" not in out
     assert "\\x1b]0;x\\x07.mp4" in out
     hostile["pairs"][0]["score"], hostile["pairs"][1]["video1"] = doc["pairs"][0]["score"], doc["pairs"][1]["video1"]
     (tmp_path / "s.json").write_text(json.dumps(hostile))
-    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT)
+    code, out, _ = cli("validate", tmp_path / "s.json", "--ground-truth", DEMO_GT, "--any-data")
     assert code == 0 and out.splitlines()[-1].startswith("OK: \\x1b[2Jevil\\x07 (")
 
 

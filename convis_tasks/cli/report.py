@@ -125,13 +125,18 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--notes", help="free text kept in the metadata")
     p.set_defaults(func=lazy("convis_tasks.cli.report_cmds:_cmd_submit"))
 
-    p = subparsers.add_parser("validate", help="check a submission: schema, metadata, every pair once per task")
+    p = subparsers.add_parser("validate", help="check a leaderboard submission: schema, metadata, made on the "
+                                               "published ConViS-Bench, every pair once per task")
     p.add_argument("submission")
     p.add_argument("--ground-truth", required=True, help=GT_HELP)
     p.add_argument("--rankings", help="ranked.json: also check the retrieval entries against the ranked sets")
     p.add_argument("--candidates", help="to_be_ranked.json: check the retrieval entries against the candidate sets")
     p.add_argument("--max-errors", type=counting_number(0), default=20, help="errors printed (default 20)")
-    p.add_argument("--json", action="store_true", help="print {ok, errors, warnings, summary}")
+    p.add_argument("--any-data", dest="leaderboard", action="store_false",
+                   help="not a leaderboard submission: answers made on other data than the published ConViS-Bench "
+                        "(the demo set, a subset, an edited pair file) and another --ground-truth are warnings, "
+                        "not errors")
+    p.add_argument("--json", action="store_true", help="print {ok, errors, warnings, summary, provenance, data}")
     p.set_defaults(func=lazy("convis_tasks.cli.report_cmds:_cmd_validate"))
 
     p = subparsers.add_parser("score", help="the leaderboard numbers of a submission")

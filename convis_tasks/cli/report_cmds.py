@@ -229,14 +229,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.candidates:
 
         candidates = load_candidate_sets(args.candidates)
-    result = validate(doc, _load_truth(args.ground_truth), _load_rankings(args.rankings), candidates)
+    result = validate(doc, _load_truth(args.ground_truth), _load_rankings(args.rankings), candidates,
+                      leaderboard=args.leaderboard)
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     if args.json:
         print(dumps({"ok": result.ok, "errors": result.errors, "warnings": result.warnings,
-                     "summary": result.summary, "provenance": (doc.get("metadata") or {}).get("provenance")
-                     if isinstance(doc.get("metadata"), dict) else None}))
+                     "summary": result.summary, "provenance": meta.get("provenance") if meta else None,
+                     "data": meta.get("data_identity")}))
     else:
         _print_validation(result, args.max_errors)
         if result.ok:
+            print(terminal(f"data: {result.data}"))
             print(terminal(f"provenance: {result.provenance}"))
             print(terminal(result.summary))
         else:
@@ -253,7 +256,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     truth = _load_truth(args.ground_truth)
     rankings = _load_rankings(args.rankings)
     if not args.no_validate:
-        result = validate(doc, truth, rankings)
+        result = validate(doc, truth, rankings, leaderboard=False)  # the tables say which data (report notes)
         if not result.ok:
             _print_validation(result, 20)
             print(f"INVALID: {len(result.errors)} error(s); not scored (--no-validate scores it anyway)")

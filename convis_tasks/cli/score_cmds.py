@@ -13,7 +13,7 @@ from convis_tasks.reading.annotations import AnnotationError, load_ratings
 from convis_tasks.reading.jsonio import dumps
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
 from convis_tasks.scoring.agreement import agreement
-from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
+from convis_tasks.scoring.evaluate import correlate, retrieve
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -21,18 +21,18 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def _cmd_correlate(args: argparse.Namespace) -> int:
-    results = run_correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
+    scored = correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
     if args.json:
-        print(dumps(results))
+        print(dumps(scored.results))
         return 0
     note = ambiguous_note(args.predictions)
-    print(correlation_table(results) + (f"\n\n{note}" if note else ""))
+    print(correlation_table(scored.results, data=scored.data) + (f"\n\n{note}" if note else ""))
     return 0
 
 
 def _cmd_retrieval(args: argparse.Namespace) -> int:
-    results = run_retrieval(args.predictions, args.ground_truth, args.concept)
-    print(dumps(results) if args.json else retrieval_table(results))
+    scored = retrieve(args.predictions, args.ground_truth, args.concept)
+    print(dumps(scored.results) if args.json else retrieval_table(scored.results, scored.data))
     return 0
 
 

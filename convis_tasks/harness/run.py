@@ -25,7 +25,7 @@ from convis_tasks.errors import RunError, RunFailed
 from convis_tasks.reading.datafolder import PAIR_FILE, resolve_data_dir, resolve_rankings
 from convis_tasks.report.submission import SubmissionError, build_from_run, write_submission
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
-from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
+from convis_tasks.scoring.evaluate import correlate, retrieve
 from convis_tasks.harness.launch import (LOG_NAME, Progress, check_outcome, launcher_command, lmms_eval_command,
                                          new_run_folder, stream)
 from convis_tasks.harness.preflight import environment_problems, model_path_problems, preflight, submission_problems
@@ -35,15 +35,17 @@ LAUNCHER_ENV = ("LOCAL_RANK", "RANK", "WORLD_SIZE")
 
 
 def print_tables(folder: Path, tasks: list[TaskInfo], data_dir: Path) -> None:
-    """The correlation table (pair tasks) and the retrieval table (retrieval tasks) of one run folder."""
+    """The correlation table (pair tasks) and the retrieval table (retrieval tasks) of one run folder, each
+    followed by the identity of the data scored (published ConViS-Bench, a subset of it, or other data)."""
     if any(t.kind == "pair" for t in tasks):
         print("\nCorrelation with the human means (x100)\n")
         note = ambiguous_note(str(folder))
-        table = correlation_table(run_correlate(str(folder), str(data_dir / PAIR_FILE)))
-        print(table + (f"\n\n{note}" if note else ""))
+        scored = correlate(str(folder), str(data_dir / PAIR_FILE))
+        print(correlation_table(scored.results, data=scored.data) + (f"\n\n{note}" if note else ""))
     if any(t.kind == "retrieval" for t in tasks):
         print("\nConcept-conditioned retrieval (x100), with the expected score of a random choice\n")
-        print(retrieval_table(run_retrieval(str(folder), str(resolve_rankings(data_dir)))))
+        scored = retrieve(str(folder), str(resolve_rankings(data_dir)))
+        print(retrieval_table(scored.results, scored.data))
 
 
 def write_submission_of(results: Path, path: str, overrides: dict) -> list[str]:

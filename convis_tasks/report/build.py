@@ -8,6 +8,9 @@
 * **retrieval**: R@1 / P@1 / F1@1 per concept and their mean F1@1, with the random-choice row (``--rankings``).
 * **bootstrap** / **paired** (``--bootstrap B``): 95% percentile intervals and paired tests (see :mod:`.bootstrap`).
 
+The pair and retrieval tables end with a note saying which data they scored (``data``/``retrieval_data`` in the
+JSON): the published ConViS-Bench, a subset of it, or other data (:mod:`convis_tasks.reading.published`).
+
 All scoring goes through :func:`convis_tasks.scoring.metrics.score_pairs` and
 :func:`convis_tasks.scoring.retrieval.evaluate_retrieval`, the functions ``convis correlate`` / ``convis retrieval``
 and the lmms-eval aggregation use, so the numbers are the same.
@@ -32,6 +35,7 @@ from convis_tasks.scoring.bootstrap import (DEFAULT_SEED, Resampled, aligned, me
 from convis_tasks.scoring.ceiling import COMPOSITE, human_ceiling
 from convis_tasks.scoring.composite import composite_predictions, composite_truth, describe, score_composite
 from convis_tasks.reading.inputs import ReportInput
+from convis_tasks.reading.published import compare_candidates, ranked_candidates, truth_identity
 from convis_tasks.report.tables import Column, Row, Table
 from convis_tasks.errors import InputError
 from convis_tasks.scoring.retrieval import evaluate_retrieval
@@ -463,12 +467,23 @@ def build_report(inputs: list[ReportInput], truth: GroundTruth, rankings: dict |
         raise ReportError("no inputs to report on")
     builder = _Builder(inputs, truth, rankings, options)
     tables = builder.pair_tables()
+    if tables:  # the pairs scored, by any model, for any concept
+        keys = {p.key for p in truth.pairs}
+        identity = truth_identity(truth, {k for i in inputs if i.predictions for s in i.predictions.scores.values()
+                                          for k in s if k in keys})
+        builder.data["data"] = identity.to_dict()
+        for table in tables:
+            table.notes.append(f"data: {identity.label()}")
     pairs = next((t for t in tables if t.key == "pairs"), None)
     ceiling = builder.ceiling(pairs)
     if ceiling is not None:
         tables.append(ceiling)
     retrieval = builder.retrieval()
     if retrieval is not None:
+        anchors = {a for i in inputs if i.retrieval for by_anchor in i.retrieval.values() for a in by_anchor}
+        sets = compare_candidates(ranked_candidates(rankings or {}, anchors), False)
+        builder.data["retrieval_data"] = sets.to_dict()
+        retrieval.notes.append(f"data: {sets.label()}")
         tables.append(retrieval)
     tables += builder.bootstrap()
     if not any(t.key in ("pairs", "global", "retrieval") for t in tables):

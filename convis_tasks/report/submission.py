@@ -4,13 +4,15 @@ The format is documented in ``docs/submission_format.md``. In short::
 
     {"format": "convis-submission", "format_version": 1,
      "metadata": {"name", "size", "frames_per_video", "prompt", "harness", "harness_version", "date",
-                  "convis_eval_version", ...optional "model_args", "input", "source", "notes"},
+                  "convis_eval_version", ...optional "model_args", "input", "source", "notes", "provenance",
+                  "data_identity"},
      "pairs":     [{"task": "convis_location", "video1": "a.mp4", "video2": "b.mp4", "answer": "4", "score": 4.0}, ...],
      "retrieval": [{"task": "convis_retrieval_location", "anchor": "a.mp4", "candidate": "c.mp4",
                     "answer": "2", "score": 2.0}, ...]}
 
 Scores are the parsed answers, 1-5, or ``null`` for an answer that could not be parsed (scored 3.0, as the
-benchmark does). Videos are base names.
+benchmark does). Videos are base names. ``data_identity`` records which data the answers were made on (the
+published ConViS-Bench or not, :mod:`convis_tasks.reading.published`); a leaderboard submission must be made on it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date as _date
 
 from convis_tasks import __version__
-from convis_tasks.reading.jsonio import strict_load_file
+from convis_tasks.reading.jsonio import is_number, strict_load_file
 from convis_tasks.reading.annotations import GroundTruth, pair_key
 from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from convis_tasks.scoring.metrics import score_pairs
@@ -32,6 +34,7 @@ from convis_tasks.reading.predictions import iter_log_records, Predictions, load
 from convis_tasks.prompting import PROMPT_VARIANTS
 from convis_tasks.reading.provenance import check as check_provenance
 from convis_tasks.reading.provenance import describe as describe_provenance
+from convis_tasks.reading.published import leaderboard_problems, logged_identity, pair_list_identity, recorded_label
 from convis_tasks.scoring.samplesize import sample_size_warning
 from convis_tasks.reading.inputs import (SUBMISSION_FORMAT, release_files, release_retrieval_files,
                                          submission_predictions)
@@ -176,6 +179,7 @@ def build_from_run(paths: str | list[str], overrides: dict | None = None,
     metadata = _complete_metadata(meta, overrides, messages)
     if provenance is not None:
         metadata["provenance"] = provenance
+    metadata["data_identity"] = logged_identity(used.values()).to_dict()
     metadata.setdefault("source", ", ".join(os.path.abspath(r.name) for r in selection.runs))
     return _document(metadata, pairs, retrieval)
 
@@ -204,6 +208,7 @@ def build_from_release(root: str, model: str, overrides: dict | None = None,
             "date": _date.today().isoformat(), "source": os.path.abspath(root)}
     metadata = _complete_metadata(meta, overrides, messages)
     messages.append("note: the release records no package versions; the submission has no provenance")
+    metadata["data_identity"] = pair_list_identity({(e["video1"], e["video2"]) for e in pairs}).to_dict()
     return _document(metadata, pairs, retrieval)
 
 
@@ -243,20 +248,17 @@ class Validation:
     warnings: list[str] = field(default_factory=list)
     summary: str = ""
     provenance: str = ""  # the package versions the answers were made with, for people ("not recorded")
+    data: str = ""  # which data the answers were made on (metadata.data_identity's label), for people
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_score(value, where: str, errors: list[str]) -> None:
     if value is None:
         return
-    if not _is_number(value) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         errors.append(f"{where}: score {value!r} is not a number or null")
     elif not SCORE_MIN <= value <= SCORE_MAX:
         errors.append(f"{where}: score {value!r} is outside {SCORE_MIN:g}-{SCORE_MAX:g} (use null for an unparsed answer)")
@@ -307,9 +309,11 @@ def _listed(items: list, limit: int = 5) -> str:
     return shown + (f" ... ({len(items)} in all)" if len(items) > limit else "")
 
 
-def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: dict | None = None) -> Validation:
+def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: dict | None = None,
+             leaderboard: bool = True) -> Validation:
     """Check a submission against the benchmark pairs (and retrieval sets when given). Every error names its
-    entry (``pairs[i]`` / ``retrieval[i]``, task and videos) or the metadata field."""
+    entry (``pairs[i]`` / ``retrieval[i]``, task and videos) or the metadata field. ``leaderboard``: answers made on
+    other data than the published ConViS-Bench, or ``truth`` other than its pair file, are errors (else warnings)."""
     out = Validation()
     errors, warns = out.errors, out.warnings
     if not isinstance(doc, dict):
@@ -323,6 +327,9 @@ def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: 
     if unknown_keys:
         warns.append(f"unknown top-level key(s) ignored: {', '.join(unknown_keys)}")
     _check_metadata(doc.get("metadata"), errors, warns)
+    problems, notes = leaderboard_problems(doc.get("metadata"), truth)
+    (errors if leaderboard else warns).extend(problems)
+    warns.extend(notes)
 
     truth_keys = {p.key for p in truth.pairs}
     pairs = doc.get("pairs")
@@ -366,7 +373,7 @@ def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: 
             errors.append(f"{where}: unknown pair, not in the benchmark ({truth.path})")
             continue
         per_task.setdefault(task, set()).add(key)
-        if isinstance(entry["answer"], str) and _is_number(entry["score"]) and parse_score(entry["answer"]) != entry["score"]:
+        if isinstance(entry["answer"], str) and is_number(entry["score"]) and parse_score(entry["answer"]) != entry["score"]:
             mismatched.append(where)
     for task in REQUIRED_TASKS:
         if task not in per_task and not any(t == task for t, _ in seen):
@@ -438,6 +445,7 @@ def validate(doc, truth: GroundTruth, rankings: dict | None = None, candidates: 
                        f"{unparsed} unparsed" + (f"; retrieval: {len(r_tasks)} task(s), {len(retrieval)} answers"
                                                   if retrieval else ""))
         out.provenance = describe_provenance(meta.get("provenance"))
+        out.data = recorded_label(meta)
     return out
 
 

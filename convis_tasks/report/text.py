@@ -7,6 +7,7 @@ import math
 from convis_tasks.concepts import get_concept
 from convis_tasks.safetext import terminal
 from convis_tasks.reading.inputs import load_path
+from convis_tasks.reading.published import DataIdentity, RetrievalIdentity
 from convis_tasks.scoring.evaluate import CONCEPT_FREE, GLOBAL_KEY
 from convis_tasks.scoring.parsing import AMBIGUOUS, parse_answer
 from convis_tasks.report.tables import markdown_grid
@@ -28,11 +29,16 @@ def _correlation_rows(results: dict[str, dict], rows: list[list[str]], notes: li
             notes.append(r["warning"])
 
 
-def correlation_table(results: dict[str, dict], digits: int = TABLE_DIGITS) -> str:
+def data_line(data: DataIdentity | RetrievalIdentity | None) -> list[str]:
+    """The line under a table that says which data it scored (:mod:`convis_tasks.reading.published`)."""
+    return [] if data is None else [f"\nData: {terminal(data.label())}"]
+
+
+def correlation_table(results: dict[str, dict], digits: int = TABLE_DIGITS, data: DataIdentity | None = None) -> str:
     """A Markdown table of rho/tau (x100, both with ``digits`` decimals), n and unparsed per concept.
 
     Rows of concept-free answers say so; those of an input that also has concept answers form a second table.
-    Small-sample warnings follow as notes."""
+    Small-sample warnings follow as notes, then the identity of the data scored (``data``, when given)."""
     head = ["concept", "rho", "tau", "n", "unparsed"]
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -43,7 +49,7 @@ def correlation_table(results: dict[str, dict], digits: int = TABLE_DIGITS) -> s
         _correlation_rows(results[GLOBAL_KEY], rows, notes, digits)
         lines += ["", "Concept-free answers (convis_global), correlated with each concept:", ""]
         lines += markdown_grid(head, rows)
-    lines += [f"\nWarning: {terminal(n)}" for n in notes]
+    lines += [f"\nWarning: {terminal(n)}" for n in notes] + data_line(data)
     return "\n".join(lines)
 
 
@@ -58,8 +64,9 @@ def _retrieval_rows(results: dict[str, dict], rows: list[list[str]], notes: list
             notes.append(r["warning"])
 
 
-def retrieval_table(results: dict[str, dict]) -> str:
-    """Markdown table: the model's row and the random-choice row per concept."""
+def retrieval_table(results: dict[str, dict], data: RetrievalIdentity | None = None) -> str:
+    """Markdown table: the model's row and the random-choice row per concept; then the identity of the retrieval
+    sets scored (``data``, when given)."""
     head = ["concept", *RETRIEVAL_COLUMNS, "anchors"]
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -69,7 +76,7 @@ def retrieval_table(results: dict[str, dict]) -> str:
         rows = []
         _retrieval_rows(results[GLOBAL_KEY], rows, notes)
         lines += ["", "Concept-free scores, against each concept's rankings:", ""] + markdown_grid(head, rows)
-    lines += [f"\nWarning: {terminal(n)}" for n in notes]
+    lines += [f"\nWarning: {terminal(n)}" for n in notes] + data_line(data)
     return "\n".join(lines)
 
 

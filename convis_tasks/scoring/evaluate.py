@@ -8,6 +8,7 @@ results, no argument parsing: the command line (:mod:`convis_tasks.cli.score`) d
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, parse_concepts
@@ -15,6 +16,8 @@ from convis_tasks.console import say
 from convis_tasks.reading.annotations import load_ground_truth
 from convis_tasks.reading.inputs import load_path
 from convis_tasks.reading.predictions import PredictionError
+from convis_tasks.reading.published import (DataIdentity, RetrievalIdentity, compare_candidates, ranked_candidates,
+                                            truth_identity)
 from convis_tasks.reading.rankings import load_rankings
 from convis_tasks.scoring.metrics import score_pairs
 from convis_tasks.scoring.retrieval import evaluate_retrieval
@@ -23,6 +26,14 @@ from convis_tasks.scoring.samplesize import caught_messages, sample_size_warning
 CONCEPT_FREE = "concept-free"  # the "answers" marker of results computed from concept-free answers
 GLOBAL_KEY = "global"  # where concept-free results go when the input also holds concept-conditioned answers
 Notify = Callable[[str], None]
+
+
+@dataclass
+class Evaluation:
+    """The results dict of :func:`run_correlate` / :func:`run_retrieval` and the identity of the data scored."""
+
+    results: dict[str, dict]
+    data: DataIdentity | RetrievalIdentity
 
 
 def _place_concept_free(results: dict[str, dict], shared: dict[str, dict], has_own: bool) -> None:
@@ -51,6 +62,12 @@ def _score_concept(scores, reference, concept: str, unparsed: str, where: str, n
 
 def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None = "all",
                   unparsed: str = "neutral", notify: Notify = say) -> dict[str, dict]:
+    """:func:`correlate`'s results."""
+    return correlate(predictions_path, ground_truth, concepts, unparsed, notify).results
+
+
+def correlate(predictions_path: str, ground_truth: str, concepts: str | None = "all",
+              unparsed: str = "neutral", notify: Notify = say) -> Evaluation:
     """Correlate predictions with ground truth: ``{concept: {spearman, kendall, n, unparsed}}``.
 
     ``predictions_path``: a release answer file, an lmms-eval output folder / results file / samples file (the
@@ -71,6 +88,7 @@ def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None
     own = [c for c in CONCEPT_KEYS if c in predictions.scores]
     concept_free = predictions.scores.get(None)
     results: dict[str, dict] = {}
+    scored: set = set()
     for concept in requested:
         scores = predictions.scores.get(concept)
         if scores is None:
@@ -79,9 +97,11 @@ def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None
                 raise PredictionError(f"{predictions_path} holds no predictions for concept {concept} "
                                       f"(it has: {has or 'none'})")
             continue
+        scored.update(set(scores) & set(truth.by_concept(concept)))
         results[concept] = _score_concept(scores, truth.by_concept(concept), concept, unparsed, predictions_path,
                                            notify)
     if concept_free is not None:
+        scored.update(set(concept_free) & {p.key for p in truth.pairs})
         shared = {}
         for concept in requested:
             shared[concept] = {**_score_concept(concept_free, truth.by_concept(concept), f"{concept} (concept-free)",
@@ -90,11 +110,16 @@ def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None
     if not results:
         raise PredictionError(f"{predictions_path} holds predictions for none of the requested concepts "
                               f"(it has: {', '.join(own) or 'none'})")
-    return results
+    return Evaluation(results, truth_identity(truth, scored))
 
 
 def run_retrieval(predictions_path: str, rankings: str, concepts: str | None = "all",
                   notify: Notify = say) -> dict[str, dict]:
+    """:func:`retrieve`'s results."""
+    return retrieve(predictions_path, rankings, concepts, notify).results
+
+
+def retrieve(predictions_path: str, rankings: str, concepts: str | None = "all", notify: Notify = say) -> Evaluation:
     """Retrieval metrics (x100) per concept of predictions against human rankings.
 
     The same input rules as :func:`run_correlate`: concept-free scores (the release's unconditioned baselines)
@@ -136,4 +161,5 @@ def run_retrieval(predictions_path: str, rankings: str, concepts: str | None = "
         _place_concept_free(results, shared, bool(own))
     if not results:
         raise PredictionError(f"{predictions_path} holds retrieval scores for none of the requested concepts")
-    return results
+    scored = {a for c, by_anchor in predictions.items() for a in by_anchor}
+    return Evaluation(results, compare_candidates(ranked_candidates(truth, scored), False))
