@@ -17,9 +17,9 @@ import pytest
 from convis_tasks.cli import main
 from convis_tasks.concepts import CONCEPTS
 from convis_tasks.reading.annotations import load_ground_truth
-from convis_tasks.reading.published import (FINGERPRINT_FILE, FingerprintError, canonical_mean, compare_candidates,
-                                            data_identity, load_fingerprint, logged_identity, make_fingerprint,
-                                            parse_fingerprint, records_identity, truth_identity)
+from convis_tasks.reading.published import (canonical_mean, compare_candidates, data_identity, FINGERPRINT_FILE,
+    FingerprintError, load_fingerprint, logged_identity, make_fingerprint, parse_fingerprint, records_identity,
+    rounded_fractions, truth_identity)
 from convis_tasks.reading.rankings import load_candidate_sets
 from convis_tasks.report.submission import build_from_run, validate
 from test_report_support import DEMO_DIR, DEMO_GT, make_run, write_gt
@@ -99,10 +99,28 @@ def test_one_changed_mean_a_dropped_pair_or_an_added_pair_read_as_other_data_wit
     assert data_identity(_folder(tmp_path / "tiny", tiny)).published
 
 
+def test_means_rounded_to_two_decimals_read_as_published_and_a_change_of_one_rating_is_still_seen(
+        reference, release_rows, tmp_path):
+    """A data file that writes the means with 2 decimals (3.17 for 19/6) is still the published set; one rating
+    changed moves a mean by 1/n >= 1/32, which a 2-decimal value still shows."""
+    rounded = [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in release_rows]
+    assert data_identity(_folder(tmp_path / "rounded", rounded)).published
+    for i, delta in ((7, 1 / 32), (8, -1 / 16)):
+        changed = [dict(r) for r in release_rows]
+        old = changed[i]["MainAction"]
+        changed[i]["MainAction"] = round(old + (delta if old + delta <= 5 else -abs(delta)), 2)
+        rounded_changed = [{k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()} for r in changed]
+        assert data_identity(_folder(tmp_path / f"changed{i}", rounded_changed)).label() == _other(610, 0, 1, 0)
+
+
 def test_a_mean_is_compared_as_its_fraction_whatever_the_decimals_written():
     assert canonical_mean(28 / 11) == canonical_mean(2.5454545) == canonical_mean(2.545455) == "28/11"
     assert canonical_mean(2.545454) == "28/11"  # 6 decimals, rounded down: still within 1e-6
-    assert canonical_mean(2.54545) == "2.545450"  # 5 decimals: 4.5e-6 off, no longer the released mean
+    assert canonical_mean(2.54545) == "2.54545"  # 5 decimals: 4.5e-6 off, no fraction within 1e-6 ...
+    assert rounded_fractions("2.54545") == ["28/11"]  # ... but the one it rounds, which is how it is compared
+    assert "28/11" in rounded_fractions("2.55") and "19/6" in rounded_fractions("3.17")
+    assert rounded_fractions("51/20") == rounded_fractions("2.55")  # 2.55 is within 1e-6 of 51/20
+    assert rounded_fractions("3.1") == rounded_fractions("19/6") == []  # 1 decimal is too coarse: no match
     assert canonical_mean(3) == canonical_mean(3.0000004) == "3/1" and canonical_mean(3.000002) == "3.000002"
     assert canonical_mean(4.0625) == "65/16"  # sixteen ratings, the most a released pair has
 

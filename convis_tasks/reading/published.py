@@ -12,7 +12,9 @@ regenerates it from those files. It compares exactly what is scored:
   (``2.545455``, ``2.5454545``, ``2.5454545454545454``: the same 28/11) reads the same, while any other value, and
   any change of a rating (at least 1/16 on a mean), reads as a change. (Rounding the decimals instead would not
   do: 28/11 written with 7 decimals, ``2.5454545``, rounds to 6 as ``2.545454`` where the full value gives
-  ``2.545455``.) A change smaller than 1e-6 is not seen;
+  ``2.545455``.) A change smaller than 1e-6 is not seen. A mean written with 2 to 5 decimals matches the published
+  fraction it rounds (:func:`rounded_fractions`: ``3.17`` for 19/6), a precision at which a change of one rating
+  is still seen;
 * **the concepts** are the released five (the registry's ``required`` concepts), by key; a concept added later is
   not part of the published set and is left out of the comparison;
 * **digests**: SHA-256, hex, truncated to 16 digits per pair name and 8 per (pair, concept, mean), so that a pair
@@ -71,7 +73,26 @@ def canonical_mean(value: float) -> str:
     fraction = Fraction(x).limit_denominator(MAX_RATINGS)
     if abs(x - fraction.numerator / fraction.denominator) <= MEAN_TOLERANCE:
         return f"{fraction.numerator}/{fraction.denominator}"
-    return format(x, f".{MEAN_DECIMALS}f")
+    text = format(x, f".{MEAN_DECIMALS}f").rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def rounded_fractions(mean: str) -> list[str]:
+    """The fractions k/n (n <= :data:`MAX_RATINGS`) that a mean written with 2 to 5 decimals may have been rounded
+    from, half a unit either way (``"3.17"`` -> ``19/6``): a file that rounds the published means still reads as
+    published. Any change of one
+    rating moves a mean by at least 1/32, more than half a unit of the second decimal, so it is still seen. A
+    canonical ``k/n`` is read as its shortest decimal (``51/20`` is 2.55, which 28/11 rounds to)."""
+    if "/" in mean:  # 2.55 is within 1e-6 of 51/20: the canonical form of a rounded 28/11
+        numerator, denominator = mean.split("/")
+        mean = repr(int(numerator) / int(denominator))
+    decimals = mean.partition(".")[2]
+    if not 2 <= len(decimals) < MEAN_DECIMALS:
+        return []
+    x, half = Fraction(mean), Fraction(1, 2 * 10 ** len(decimals))
+    return sorted({f"{f.numerator}/{f.denominator}" for n in range(1, MAX_RATINGS + 1)
+                   for k in range(int((x - half) * n), int((x + half) * n) + 2)
+                   if abs((f := Fraction(k, n)) - x) <= half})
 
 
 def _sha(text: str, digits: int | None = None) -> str:
@@ -286,7 +307,8 @@ def compare_means(means: Mapping[PairKey, Mapping[str, Iterable[str]]], whole: b
         lines += [f"{key[0]}\t{key[1]}\t{c}\t{m}" for c, ms in values.items() for m in ms]
         if digest not in fp.pairs:
             extra += 1
-        elif all(len(ms) == 1 and mean_digest(key, c, ms[0]) == fp.pairs[digest][position[c]]
+        elif all(len(ms) == 1 and fp.pairs[digest][position[c]] in
+                 {mean_digest(key, c, m) for m in (ms[0], *rounded_fractions(ms[0]))}
                  for c, ms in values.items()):
             matched += 1
         else:
