@@ -80,9 +80,9 @@ def canonical_mean(value: float) -> str:
 def rounded_fractions(mean: str) -> list[str]:
     """The fractions k/n (n <= :data:`MAX_RATINGS`) that a mean written with 2 to 5 decimals may have been rounded
     from, half a unit either way (``"3.17"`` -> ``19/6``): a file that rounds the published means still reads as
-    published. Any change of one
-    rating moves a mean by at least 1/32, more than half a unit of the second decimal, so it is still seen. A
-    canonical ``k/n`` is read as its shortest decimal (``51/20`` is 2.55, which 28/11 rounds to)."""
+    published. Any change of one rating moves a mean by at least 1/32, more than a unit of the second decimal, so
+    it is still seen. A canonical ``k/n`` is read as its shortest decimal (``51/20`` is 2.55, which 28/11 rounds
+    to)."""
     if "/" in mean:  # 2.55 is within 1e-6 of 51/20: the canonical form of a rounded 28/11
         numerator, denominator = mean.split("/")
         mean = repr(int(numerator) / int(denominator))
