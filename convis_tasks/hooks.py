@@ -12,6 +12,7 @@ from typing import Callable
 from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from convis_tasks.errors import InputError
 from convis_tasks.harness.clips import session
+from convis_tasks.harness.fetch import ensure_data
 from convis_tasks.prompting import render_prompt
 from convis_tasks.reading.annotations import pair_key
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents
@@ -30,7 +31,10 @@ DEFAULT_FRAMES = 8  # frames per video, i.e. 16 per pair, as in the benchmark
 def _process_docs_hook(name: str, load: Callable[[], list[dict]], kind: str, concept: str | None) -> Callable:
     """A ``process_docs`` hook that replaces the placeholder split by the documents ``load()`` returns.
 
-    Reading the documents only reads local files, so a failure is never transient. lmms-eval 0.7.3 retries
+    The data folder comes from :func:`~convis_tasks.harness.fetch.ensure_data`, which fetches ConViS-Bench into the
+    Hugging Face cache when there is none (once per machine: a file lock; under ``convis run`` the preflight has
+    fetched it already), then the documents are read from local files; a failure is never worth a blind retry (a
+    download resumes by itself, an offline cache fails at once). lmms-eval 0.7.3 retries
     ``process_docs`` on any ``Exception`` (tenacity, 5 tries 2 s apart) and then exits 0 with a ``RetryError``;
     the plugin's error is therefore re-raised as ``SystemExit`` (not an ``Exception``): no retry, exit status 1,
     and the plugin's one-line message as the last line of the output. Missing videos are not an error here (a
@@ -56,8 +60,8 @@ def _process_docs_hook(name: str, load: Callable[[], list[dict]], kind: str, con
 
 def concept_docs(concept: str | None) -> Callable:
     """The pair-scoring documents of ``concept`` (None: the concept-free task)."""
-    return _process_docs_hook(f"docs_{concept or 'global'}", lambda: load_documents(concept, videos_required=False),
-                              "pair", concept)
+    return _process_docs_hook(f"docs_{concept or 'global'}",
+                              lambda: load_documents(concept, ensure_data(), videos_required=False), "pair", concept)
 
 
 for _key in CONCEPT_KEYS:
@@ -196,7 +200,8 @@ RETRIEVAL_METRICS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bot
 def retrieval_docs(concept: str) -> Callable:
     """One document per (anchor, candidate) ranked by humans for ``concept``."""
     return _process_docs_hook(f"retrieval_docs_{concept}",
-                              lambda: load_retrieval_documents(concept, videos_required=False), "retrieval", concept)
+                              lambda: load_retrieval_documents(concept, ensure_data(), videos_required=False),
+                              "retrieval", concept)
 
 
 for _key in RETRIEVAL_CONCEPT_KEYS:

@@ -51,7 +51,7 @@ def test_filelock_without_its_api_module_and_a_missing_data_folder_block_a_run(t
     assert fix == "fix: pip install 'filelock<4.3'"
     line, fix = _line_and_fix(proc.stdout, "data")
     assert line.startswith("FAIL") and f"{tmp_path / 'no_data'}, which has no ConVIS.jsonl" in line
-    assert fix.startswith("fix: huggingface-cli download bliberatori/ConViS-Bench")
+    assert fix.startswith("fix: run `convis data fetch` (downloads bliberatori/ConViS-Bench")
     assert proc.stdout.splitlines()[-1].startswith("convis doctor: 2 problem(s) block a run: filelock, data")
 
 

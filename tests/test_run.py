@@ -74,7 +74,7 @@ def test_wrong_data_folder_is_one_problem_naming_it(tmp_path):
     problems = check_data(leaf_tasks(["convis_location"], task_index()), data_dir=str(tmp_path / "nowhere"))
     assert len(problems) == 1
     assert str(tmp_path / "nowhere") in problems[0].what and "ConVIS.jsonl" in problems[0].what
-    assert "huggingface-cli download" in problems[0].fix
+    assert "`convis data fetch`" in problems[0].fix
 
 
 def test_missing_and_unreadable_videos_are_named_with_their_pair(tmp_path, monkeypatch):
@@ -255,7 +255,7 @@ def test_wrong_data_folder_fails_before_anything_runs(tmp_path):
                     str(out)], _env(tmp_path, CONVIS_DATA_DIR=str(tmp_path / "nowhere")))
     assert proc.returncode == 2
     assert _last_line(proc.stderr).startswith(f"convis: error: $CONVIS_DATA_DIR points at {tmp_path / 'nowhere'}")
-    assert "(fix: huggingface-cli download" in _last_line(proc.stderr)
+    assert "(fix: run `convis data fetch`" in _last_line(proc.stderr)
     assert not out.exists() or not any(out.iterdir())  # no run folder, nothing started
 
 

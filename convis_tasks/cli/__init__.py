@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "run": ("run",),
     "doctor": ("doctor",),
     "demo": ("demo",),
+    "data": ("data",),
     "report": ("report", "plot", "inspect", "submit", "validate", "score"),
 }
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from convis_tasks.model_wrappers.manifest import inner_model
 from convis_tasks.reading.annotations import load_ground_truth
 from convis_tasks.reading.documents import pair_videos
-from convis_tasks.reading.datafolder import (DATA_ENV, DOWNLOAD_HINT, PAIR_FILE, resolve_data_dir, resolve_rankings,
-                                             scan_videos)
+from convis_tasks.reading.datafolder import (DATA_ENV, DOWNLOAD_HINT, FETCH_COMMAND, PAIR_FILE, DataNotFoundError,
+                                             locate_data_dir, not_found_message, resolve_rankings, scan_videos)
 from convis_tasks.video.cache import default_cache_dir
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
@@ -292,23 +292,27 @@ def check_llava(required: bool = False) -> Check:
 # --- the data and the clip cache ------------------------------------------------------------------------
 
 def check_data() -> list[Check]:
-    """The data folder: where it is, the pairs it holds, the videos missing, the retrieval rankings."""
+    """The data folder: where it is, the pairs it holds, the videos missing, the retrieval rankings. It never
+    fetches (``convis data fetch`` and ``convis run`` do)."""
     try:
-        root = resolve_data_dir()
+        location = locate_data_dir()
+        if location is None:
+            raise DataNotFoundError(not_found_message(hint=False))
+        root = location.path
         truth = load_ground_truth(root / PAIR_FILE)
     except Exception as exc:  # noqa: BLE001 - the loaders' messages name the file
         return [Check("data", FAIL, str(exc), DOWNLOAD_HINT)]
     wanted = pair_videos(truth)
     videos = sorted(wanted)
     scan = scan_videos(root, {v: wanted[v] for v in videos})
-    source = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "the Hugging Face cache"
+    source = location.source + (f": {location.detail}" if location.detail else "")
     checks = [Check("data", OK, f"{root} (from {source}): {len(truth.pairs)} pairs, {len(videos)} videos")]
     if scan.problems:
         bad = scan.missing
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         checks.append(Check("videos", FAIL, f"{len(bad)} of {len(videos)} missing under {root}: {shown}",
-                            f"download the videos into {root} ({DOWNLOAD_HINT.split(' && ')[0]}) or point "
-                            f"{DATA_ENV} at the folder that holds them"))
+                            f"put the videos under {root} (for the Hugging Face cache: `{FETCH_COMMAND}`) or "
+                            f"point {DATA_ENV} at the folder that holds them"))
     else:
         checks.append(Check("videos", OK, f"all {len(videos)} found"))
     try:

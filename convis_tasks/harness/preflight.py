@@ -6,8 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from convis_tasks.errors import ConvisError
 from convis_tasks.reading.annotations import load_ground_truth
-from convis_tasks.reading.datafolder import DOWNLOAD_HINT, PAIR_FILE, Problem, resolve_data_dir, resolve_rankings
+from convis_tasks.reading.datafolder import DOWNLOAD_HINT, PAIR_FILE, DataNotFoundError, Problem, resolve_rankings
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents
 from convis_tasks.reading.rankings import load_rankings
 from convis_tasks.reading.runs import parse_model_args
@@ -17,6 +18,7 @@ from convis_tasks.model_wrappers.manifest import expected_scoring_problem
 from convis_tasks.model_wrappers.manifest import reads_videos as model_reads_videos
 from convis_tasks.console import say
 from convis_tasks.harness.doctor import WARN, check_cache, check_decoders, check_filelock, model_checks, write_probe
+from convis_tasks.harness.fetch import ensure_data
 from convis_tasks.video.prefetch import WORKERS_ENV, default_workers
 from convis_tasks.harness.tasks import TaskInfo
 
@@ -24,14 +26,19 @@ from convis_tasks.harness.tasks import TaskInfo
 def check_data(tasks: list[TaskInfo], reads_videos: bool = True, data_dir: str | None = None) -> list[Problem]:
     """The inputs of ``tasks``: the data folder, the ground truth, the rankings, and every video they read.
 
-    With ``reads_videos=False`` (caption-only models) the annotation files are checked and the videos are not.
+    When no data folder is given and the Hugging Face cache has none, ConViS-Bench is fetched here, once, before
+    any rank starts (:func:`~convis_tasks.harness.fetch.ensure_data`); offline with an empty cache that is one
+    problem naming the dataset and ``convis data fetch``. With ``reads_videos=False`` (caption-only models) the
+    annotation files are checked and the videos are not.
     It uses the loaders of :mod:`convis_tasks.reading.documents`, which locate videos by the one rule
     (:func:`~convis_tasks.reading.datafolder.scan_videos`), and the one header probe.
     """
     try:
-        root = resolve_data_dir(data_dir)
-    except Exception as exc:  # noqa: BLE001 - DataNotFoundError and friends carry the whole story
+        root = ensure_data(data_dir)
+    except DataNotFoundError as exc:  # $CONVIS_DATA_DIR or the argument names a folder without the pair file
         return [Problem(str(exc), DOWNLOAD_HINT)]
+    except (ConvisError, OSError) as exc:  # the fetch's own message names the dataset and command
+        return [Problem(str(exc))]
     problems: list[Problem] = []
     if reads_videos:  # the probes below need PyAV: a broken install is a finding, not a crash
         problems += [Problem(f"{c.name}: {c.detail}", c.fix) for c in check_decoders() if c.blocks]

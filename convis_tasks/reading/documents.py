@@ -97,13 +97,11 @@ def load_retrieval_documents(concept: str, data_dir: str | os.PathLike | None = 
     } for anchor in sorted(rankings) for candidate in sorted(rankings[anchor])]
 
 
-def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
-    """Every problem with the videos of a data folder, without building datasets (for a preflight check).
-
-    Reads ``ConVIS.jsonl`` (and the retrieval rankings when present: ``$CONVIS_RANKINGS`` or ``ranked.json``) and
-    returns one line per missing, ambiguous or escaping video (per path as written), naming the pair and the path,
-    plus a line when ``$CONVIS_RANKINGS`` names no file; an empty list means every video is in place.
-    Unreadable or malformed annotation files raise as the loaders do.
+def scan_data_folder(data_dir: str | os.PathLike | None = None) -> VideoScan:
+    """Every video a data folder's files name, located: ``ConVIS.jsonl`` and the retrieval rankings when present
+    (``$CONVIS_RANKINGS`` or ``ranked.json``). ``problems`` has one line per missing, ambiguous or escaping video
+    (per path as written), naming the pair and the path, after a line when ``$CONVIS_RANKINGS`` names no file;
+    ``found`` maps each located video to its file. Unreadable or malformed annotation files raise as the loaders do.
     """
     root = resolve_data_dir(data_dir)
     wanted = pair_videos(load_ground_truth(root / PAIR_FILE))
@@ -117,7 +115,15 @@ def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
             for anchor, ranks in by_anchor.items():
                 for video in (anchor, *ranks):
                     wanted.setdefault(video, f"pair {anchor} (retrieval, {concept})")
-    return problems + scan_videos(root, wanted).problems
+    scan = scan_videos(root, wanted)
+    scan.problems[:0] = problems
+    return scan
+
+
+def check_videos(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Every problem with the videos of a data folder, without building datasets (for a preflight check): the
+    ``problems`` of :func:`scan_data_folder`; an empty list means every video is in place."""
+    return scan_data_folder(data_dir).problems
 
 
 def missing_videos(docs: list[dict]) -> list[str]:
