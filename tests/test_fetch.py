@@ -89,14 +89,21 @@ def test_fetch_where_and_verify_through_the_cli(tmp_path, hub):
     assert where.stdout.splitlines() == [f"data folder: {folder}",
                                          f"found by: Hugging Face cache: fetched by convis data fetch, commit {COMMIT}",
                                          f"rankings: {folder / 'ranked.json'}"]
-    verify = _convis(["data", "verify"], env)
+    verify = _convis(["data", "verify"], env)  # the demo set is not the published ConViS-Bench
+    assert verify.returncode == 1
+    assert (f"FAIL  data: other data ({DEMO_PAIR_COUNT} pairs, differs from the published set: 610 missing, "
+            f"0 changed, {DEMO_PAIR_COUNT} extra)") in verify.stdout
+    assert "`convis validate` refuses its leaderboard submissions" in verify.stdout
+    assert _last_line(verify.stderr) == f"convis: 1 problem(s) in {folder}"
+    verify = _convis(["data", "verify", "--any-data"], env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert f"ok    ConVIS.jsonl: {DEMO_PAIR_COUNT} pairs" in verify.stdout
     assert "ok    videos: 16 of 16 names found (8 files, 8 with a readable header)" in verify.stdout
+    assert "ok    data: other data (" in verify.stdout and "ok    retrieval: " in verify.stdout
 
     (folder / "videos" / "v03.mp4").unlink()
     (folder / "videos" / "v05.mp4").write_bytes(b"not a video")
-    verify = _convis(["data", "verify"], env)
+    verify = _convis(["data", "verify", "--any-data"], env)
     assert verify.returncode == 1
     assert "FAIL  videos: 14 of 16 names found (7 files, 6 with a readable header)" in verify.stdout
     assert "      pair v01.mp4 / v03.mp4: video 'videos/v03.mp4' not found" in verify.stdout
@@ -109,7 +116,7 @@ def test_fetch_into_a_local_folder_prints_the_export_line(tmp_path, hub):
     fetch = _convis(["data", "fetch", "--local-dir", local], _env(tmp_path, hub))
     assert fetch.returncode == 0, fetch.stderr
     assert fetch.stdout.splitlines() == [str(local), f"export CONVIS_DATA_DIR={local}"]
-    verify = _convis(["data", "verify", local], _env(tmp_path, hub))
+    verify = _convis(["data", "verify", local, "--any-data"], _env(tmp_path, hub))
     assert verify.returncode == 0 and f"data folder: {local} (argument)" in verify.stdout
     where = _convis(["data", "where"], _env(tmp_path, hub, CONVIS_DATA_DIR=str(local)))
     assert where.stdout.splitlines()[:2] == [f"data folder: {local}", "found by: $CONVIS_DATA_DIR"]
@@ -125,7 +132,7 @@ def test_a_pinned_revision_by_option_or_variable(tmp_path, hub):
     assert fetch.stdout.strip() == str(_fetched(tmp_path, OLD))
     assert _convis(["data", "fetch"], _env(tmp_path, hub)).returncode == 0  # main too
     pinned = _env(tmp_path, hub, CONVIS_DATA_REVISION=OLD)
-    verify = _convis(["data", "verify"], pinned)
+    verify = _convis(["data", "verify", "--any-data"], pinned)
     assert verify.returncode == 0 and "ok    ConVIS.jsonl: 3 pairs" in verify.stdout
     assert f"commit {OLD}" in _convis(["data", "where"], pinned).stdout
     assert f"commit {COMMIT}" in _convis(["data", "where"], _env(tmp_path, hub)).stdout
@@ -230,7 +237,7 @@ def test_an_interrupted_download_resumes_and_keeps_the_finished_files(tmp_path, 
     assert resumed.returncode == 0, resumed.stderr
     assert hub.gets("videos.zip") == [None, f"bytes={chunk}-"]  # resumed where the kept part ends
     assert all(len(hub.gets(name)) == 1 for name in ("ConVIS.jsonl", "ranked.json", "to_be_ranked.json", "README.md"))
-    assert _convis(["data", "verify"], env).returncode == 0
+    assert _convis(["data", "verify", "--any-data"], env).returncode == 0
 
 
 def test_an_interrupted_unpacking_is_redone_not_trusted(tmp_path, hub):
@@ -250,7 +257,7 @@ def test_an_interrupted_unpacking_is_redone_not_trusted(tmp_path, hub):
     assert len(hub.requests) == n  # from the cache, offline
     assert sorted(p.name for p in (folder / "videos").iterdir()) == [f"v0{i}.mp4" for i in range(1, 9)]
     assert (folder / "videos" / "v07.mp4").read_bytes() == (DEMO_DIR / "videos" / "v07.mp4").read_bytes()
-    assert _convis(["data", "verify"], offline).returncode == 0
+    assert _convis(["data", "verify", "--any-data"], offline).returncode == 0
 
 
 # --- whole runs ------------------------------------------------------------------------------------------------

@@ -24,8 +24,10 @@ def add_parsers(subparsers) -> None:
     where.add_argument("--revision", **revision)
     where.set_defaults(func=lazy(f"{HANDLERS}:where_command"))
     verify = sub.add_parser("verify", help="check a data folder: pair file, rankings, every video present with a "
-                                           "readable header (exit status 1 on a problem)")
+                                           "readable header, the published set (exit status 1 on a problem)")
     verify.add_argument("dir", nargs="?", default=None,
                         help=f"the data folder (default: the one runs read: ${DATA_ENV}, else the cache)")
     verify.add_argument("--revision", **revision)
+    verify.add_argument("--any-data", dest="any_data", action="store_true",
+                        help="a data set of your own: do not fail when it is not the published ConViS-Bench")
     verify.set_defaults(func=lazy(f"{HANDLERS}:verify_command"))

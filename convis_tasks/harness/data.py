@@ -22,6 +22,7 @@ from convis_tasks.reading.annotations import load_ground_truth
 from convis_tasks.reading.datafolder import (DATA_ENV, DOWNLOAD_HINT, HF_REPO_ID, PAIR_FILE, DataLocation,
                                              DataNotFoundError, locate_data_dir, not_found_message, resolve_rankings)
 from convis_tasks.reading.documents import scan_data_folder
+from convis_tasks.reading.published import data_identity
 from convis_tasks.safetext import terminal
 from convis_tasks.video.decode import header_problem
 
@@ -71,9 +72,11 @@ class Finding:
     problems: tuple[str, ...] = ()
 
 
-def verify_folder(root: Path) -> list[Finding]:
+def verify_folder(root: Path, any_data: bool = False) -> list[Finding]:
     """The checks of a data folder, in order. The pair file and rankings are read as the loaders read them, every
-    video is located by the one rule and the header of each file is probed."""
+    video is located by the one rule and the header of each file is probed; last, whether it is the published
+    ConViS-Bench (:func:`~convis_tasks.reading.published.data_identity`; other data is a problem unless
+    ``any_data``)."""
     try:
         truth = load_ground_truth(root / PAIR_FILE)
         scan = scan_data_folder(root)
@@ -94,8 +97,13 @@ def verify_folder(root: Path) -> list[Finding]:
     readable = "headers not probed" if decoder else f"{len(files) - len(unreadable)} with a readable header"
     findings.append(Finding(f"videos: {len(scan.found)} of {names} names found ({len(files)} files, {readable})",
                             (*scan.problems, *decoder, *unreadable)))
-    # --- the published-set fingerprint (issue #21) goes here: one more Finding, with a problem when the folder is
-    # --- not the published set
+    identity = data_identity(root)
+    other = () if identity.published or any_data else (
+        "not the published ConViS-Bench: its tables and submissions will say so, and `convis validate` refuses its "
+        f"leaderboard submissions (fix: `convis data fetch`, or --any-data to check a data set of your own)",)
+    findings.append(Finding(f"data: {identity.label()}", other))
+    if identity.retrieval is not None:
+        findings.append(Finding(f"retrieval: {identity.retrieval.label()}"))
     return findings
 
 
@@ -111,7 +119,7 @@ def verify_command(args: argparse.Namespace) -> int:
         return 1
     print(f"data folder: {location.path} ({_described(location)})")
     problems = 0
-    for finding in verify_folder(location.path):
+    for finding in verify_folder(location.path, args.any_data):
         print(f"{'FAIL' if finding.problems else 'ok':<4}  {terminal(finding.line)}")
         for line in finding.problems[:SHOWN]:
             print(f"      {terminal(line)}")
