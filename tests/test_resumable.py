@@ -95,3 +95,72 @@ def test_edited_answer_in_the_journal_stops_the_run_naming_the_line(tmp_path, mo
     path.write_text(path.read_text().replace('"answer": "Score: ', '"answer": "Score: 1'))
     with pytest.raises(JournalError, match="line 1.*checksum"):
         _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs))
+
+
+class _Scoring:
+    """Log-likelihoods of the answers "1".."5" (one is -inf), with a progress bar of its own per call."""
+
+    calls: list[int] = []
+
+    def __init__(self, **kwargs):
+        pass
+
+    def loglikelihood(self, requests):
+        from tqdm import tqdm
+
+        type(self).calls.append(len(requests))
+        out = []
+        for request in tqdm(requests, desc="inner bar"):
+            k = int(request.args[1])
+            out.append((float("-inf") if k == 5 else -k / 3.0, k == 1))
+        return out
+
+
+def test_loglikelihood_requests_are_journaled_by_continuation_a_document_at_a_time_and_read_back_exactly(
+        tmp_path, monkeypatch, capsys):
+    """The *_expected tasks: one request per answer "1".."5" of a document; the values come back bit for bit."""
+    import lmms_eval.models
+
+    from convis_tasks.model_wrappers.resumable import ResumableModel
+
+    monkeypatch.setattr(lmms_eval.models, "get_model", lambda name, force_simple=False: _Scoring)
+    docs = [{"pair_id": f"p{i}", "video1_path": None, "video2_path": None} for i in range(2)]
+    requests = [SimpleNamespace(args=("prompt", str(k), None, d, "convis_location_expected", "test"))
+                for d in range(2) for k in range(1, 6)]
+
+    def model():
+        wrapped = ResumableModel(inner="scoring", journal=str(tmp_path / "j"))
+        wrapped.task_dict.update({"convis_location_expected": {"test": docs}})
+        return wrapped
+
+    _Scoring.calls = []
+    first = model().loglikelihood(requests)
+    assert _Scoring.calls == [5, 5]  # one document's five answers per call (one forward pass in the adapters)
+    assert first == [(-k / 3.0, k == 1) if k < 5 else (float("-inf"), False) for _ in range(2) for k in range(1, 6)]
+    err = capsys.readouterr().err
+    assert "0 answers from the journal" in err and "10/10" in err and "inner bar" not in err
+    again = model().loglikelihood(requests)
+    assert _Scoring.calls == [5, 5] and again == first  # all ten from the journal, equal to the last bit
+    assert "10 answers from the journal" in capsys.readouterr().err
+
+
+def test_the_wrapper_shows_lmms_eval_the_inner_models_attributes(tmp_path, monkeypatch):
+    """lmms-eval reads ``accelerator`` (and makes a new one when it finds none), ``chat_template``, ... off the model."""
+    import lmms_eval.models
+
+    from convis_tasks.model_wrappers.resumable import ResumableModel
+
+    class _WithAccelerator(_Counting):
+        accelerator = "the inner model's accelerator"
+        chat_template = "{{ messages }}"
+        cleaned = False
+
+        def clean(self):
+            type(self).cleaned = True
+
+    monkeypatch.setattr(lmms_eval.models, "get_model", lambda name, force_simple=False: _WithAccelerator)
+    model = ResumableModel(inner="with_accelerator", journal=str(tmp_path / "j"))
+    assert hasattr(model, "accelerator") and model.accelerator == "the inner model's accelerator"
+    assert model.chat_template == "{{ messages }}" and not hasattr(model, "no_such_attribute")
+    model.clean()
+    assert _WithAccelerator.cleaned

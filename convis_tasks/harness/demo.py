@@ -55,6 +55,8 @@ def run_demo(output: str | None, model: str = DEMO_MODEL, model_args: str | None
             "--skip-model-check"]
     if model_args:
         argv += ["--model_args", model_args]
+    if not keep:  # the folder is removed afterwards: an interrupted demo cannot be continued
+        argv.append("--no-journal")
     print(f"ConViS demo: {model} on {os.environ['CONVIS_DATA_DIR']}", file=sys.stderr)
     try:
         code = execute(argv)

@@ -5,7 +5,8 @@ in the journal folder, and a resumed run reads every file there (whatever the nu
 
 Each line is ``{"model", "key", "inputs", "answer", "sha256"}``:
 
-* ``key`` names the request (:func:`request_key`: task, split, document, pair);
+* ``key`` names the request (:func:`request_key`: task, split, document, pair; for a log-likelihood request also
+  the continuation it scores);
 * ``inputs`` is the identity of everything the answer was computed from (:func:`input_identity`: the prompt, the
   generation settings, and each video's path, size and modification time);
 * ``sha256`` is the checksum of the other four fields (:func:`entry_checksum`).
@@ -40,11 +41,14 @@ def _digest(payload: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def request_key(task: str, split: str, doc_id: int, pair_id: str, context: str = "", gen_kwargs: dict | None = None
-                ) -> str:
-    """Name of one request: task, split, document and its pair (``context``/``gen_kwargs`` are accepted for
-    compatibility and ignored: they belong to :func:`input_identity`, so that a change makes the entry stale)."""
-    return _digest([task, split, doc_id, pair_id])
+def request_key(task: str, split: str, doc_id: int, pair_id: str, context: str = "", gen_kwargs: dict | None = None,
+                continuation: str | None = None) -> str:
+    """Name of one request: task, split, document and its pair, and for a log-likelihood request the
+    ``continuation`` it scores (one request per answer "1".."5" of a document). ``context``/``gen_kwargs`` are
+    accepted for compatibility and ignored: they belong to :func:`input_identity`, so that a change makes the entry
+    stale."""
+    parts: list = [task, split, doc_id, pair_id]
+    return _digest(parts if continuation is None else parts + ["loglikelihood", continuation])
 
 
 def file_identity(path: str | None) -> list:
@@ -69,6 +73,19 @@ def input_identity(context: str, gen_kwargs: dict, videos: list[str | None], env
 def entry_checksum(model: str, key: str, inputs: str, answer: str) -> str:
     """Checksum of one journal entry's fields."""
     return _digest([model, key, inputs, answer])
+
+
+def count_answers(folder: str | os.PathLike) -> int:
+    """How many answers the journal folder holds: its complete lines (a torn last line is not an answer; the
+    checks of :class:`AnswerJournal` run when a run reads the journal). 0 when the folder does not exist."""
+    total = 0
+    for path in glob.glob(os.path.join(str(folder), "answers.rank*.jsonl")):
+        try:
+            with open(path, "rb") as handle:
+                total += sum(1 for line in handle if line.endswith(b"\n") and line.strip())
+        except OSError:
+            continue
+    return total
 
 
 class AnswerJournal:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import glob
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from convis_tasks.console import NOTE_PREFIX
 from convis_tasks.errors import RunError
 from convis_tasks.reading.runs import read_json
 from convis_tasks.harness.doctor import last_error_line
 from convis_tasks.harness.tasks import TaskInfo
+from convis_tasks.safetext import terminal
 
 LOG_NAME = "lmms_eval.log"
 
@@ -89,12 +93,23 @@ class Progress:
         self.context = "progress"
 
     def line(self, text: str) -> None:
-        """A line of harness output: a log message names the bars that follow it, a bar is shown."""
+        """A line of harness output: a plugin's note is shown, a log message names the bars that follow it, a bar is
+        shown."""
+        plain = _ANSI.sub("", text).strip()
+        if plain.startswith(NOTE_PREFIX):
+            self.note(plain)
+            return
         message = log_message(text)
         if message:
             self.context = re.sub(r" on rank \d+", "", message).strip(" .")[:60]
         for desc, done, total in progress_updates(text):
             self.update(desc or self.context, done, total)
+
+    def note(self, text: str) -> None:
+        """A whole line (e.g. how many answers came from the journal), below the bar being rewritten."""
+        if self.tty and self.last is not None:
+            print(file=self.out)
+        print(terminal(text), file=self.out, flush=True)
 
     def update(self, desc: str, done: int, total: int) -> None:
         if self.last == (desc, done, total):
@@ -110,28 +125,69 @@ class Progress:
             print(file=self.out, flush=True)
 
 
+def _copy(source, log) -> None:
+    """Copy what is left of the child's output to the log (after an interruption: nothing more is shown)."""
+    try:
+        while chunk := source.read1(65536):
+            log.write(chunk)
+            log.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# After Ctrl-C: wait for the child to end of its own (a terminal's Ctrl-C reaches it too), then ask it with SIGINT,
+# then SIGTERM, then kill it; the answers it journaled are on disk already (each is fsync'ed as it is written).
+STOP_STEPS = ((None, 5.0), (signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, None))
+
+
+def stop_child(proc: subprocess.Popen, log) -> None:
+    """End an interrupted child and keep the rest of its output in the log; a second Ctrl-C kills it at once."""
+    drain = threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True)
+    drain.start()
+    try:
+        for sig, patience in STOP_STEPS:
+            if sig is not None and proc.poll() is None:
+                proc.send_signal(sig)
+            try:
+                proc.wait(patience)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        proc.kill()
+        proc.wait()
+    drain.join(5)
+
+
 def stream(cmd: list[str], env: dict, log_path: Path, echo: bool, progress: Progress | None = None) -> int:
-    """Run ``cmd``, writing its combined output to ``log_path`` and, when ``echo``, to stdout; feed ``progress``."""
+    """Run ``cmd``, writing its combined output to ``log_path`` and, when ``echo``, to stdout; feed ``progress``.
+
+    On Ctrl-C (KeyboardInterrupt) the child is ended (:func:`stop_child`) and the KeyboardInterrupt goes on."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         pending = ""
-        while True:
-            chunk = proc.stdout.read1(65536)
-            if not chunk:
-                break
-            log.write(chunk)
-            log.flush()
-            if echo:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
+        try:
+            while True:
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    break
+                log.write(chunk)
+                log.flush()
+                if echo:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+                if progress is not None:
+                    pieces = re.split(r"[\r\n]", pending + chunk.decode("utf-8", "replace"))
+                    pending = pieces.pop()[-2000:]
+                    for piece in pieces:
+                        progress.line(piece)
+            code = proc.wait()
+        except KeyboardInterrupt:
+            stop_child(proc, log)
+            raise
+        finally:
             if progress is not None:
-                pieces = re.split(r"[\r\n]", pending + chunk.decode("utf-8", "replace"))
-                pending = pieces.pop()[-2000:]
-                for piece in pieces:
-                    progress.line(piece)
-        code = proc.wait()
-    if progress is not None:
-        progress.close()
+                progress.close()
     return code
 
 

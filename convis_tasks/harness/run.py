@@ -4,7 +4,9 @@
 2. Preflight, before any model loads (:mod:`.preflight`): the data folder and every video the tasks read (present,
    header readable), the rankings of retrieval tasks, the model's packages, the output folder.
 3. lmms-eval runs in a child process (``--num_processes N`` starts N ranks through ``accelerate launch`` or
-   ``torchrun``), with the task folder on its include path, into a new sub-folder of ``--output_path`` of its own.
+   ``torchrun``), with the task folder on its include path, into a new sub-folder of ``--output_path`` of its own;
+   every answer is journaled there as it is computed, and an interrupted run (Ctrl-C: exit status 130) is continued
+   by running the same command again or ``convis run --resume RUN`` (:mod:`.resume`).
 4. The run failed if the child exited non-zero, wrote no results, or lacks a requested task (lmms-eval 0.7.3 exits 0
    when a task fails): then the exit status is 1 and the last line is the plugin's own message.
 5. The correlation and retrieval tables are printed; ``--submission FILE`` also writes a leaderboard submission.
@@ -21,13 +23,14 @@ import time
 from pathlib import Path
 
 from convis_tasks import task_path
-from convis_tasks.errors import RunError, RunFailed
+from convis_tasks.errors import EXIT_INTERRUPTED, RunError, RunFailed
 from convis_tasks.reading.datafolder import PAIR_FILE, resolve_data_dir, resolve_rankings
 from convis_tasks.report.submission import SubmissionError, build_from_run, write_submission
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
 from convis_tasks.scoring.evaluate import correlate, retrieve
 from convis_tasks.harness.launch import (LOG_NAME, Progress, check_outcome, launcher_command, lmms_eval_command,
-                                         new_run_folder, stream)
+                                         new_run_folder, stream)  # noqa: F401 - new_run_folder: re-exported
+from convis_tasks.harness.resume import plan_run, record_finished, record_start, resume_argv, take_resume
 from convis_tasks.harness.preflight import environment_problems, model_path_problems, preflight, submission_problems
 from convis_tasks.harness.tasks import TaskInfo, leaf_tasks, resolve_tasks, task_index
 
@@ -89,6 +92,11 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default=None, help="the model's size in the submission, e.g. 7B")
     p.add_argument("--skip-model-check", dest="model_check", action="store_false",
                    help="do not import the model's packages during preflight")
+    p.add_argument("--no-journal", dest="journal", action="store_false",
+                   help="do not journal the answers in the run folder (an interrupted run then cannot continue)")
+    p.add_argument("--resume", metavar="RUN_FOLDER", default=None,
+                   help="continue this interrupted run with its stored command (running the same command again "
+                        "also continues the newest unfinished run of it)")
     return p
 
 
@@ -104,7 +112,11 @@ def _say(text: str) -> None:
 
 
 def execute(argv: list[str]) -> int:
-    """``convis run``: 0 when every task ran; 2 for a problem found before the run; 1 when the run failed."""
+    """``convis run``: 0 when every task ran; 2 for a problem found before the run; 1 when the run failed; 130 when
+    interrupted (Ctrl-C), after a line saying how many answers the journal kept and how to continue."""
+    resume, argv = take_resume(argv)
+    if resume is not None:
+        argv = resume_argv(resume, argv)
     args, passthrough = build_run_parser().parse_known_args(argv)
     if importlib.util.find_spec("lmms_eval") is None:
         raise RunError("convis run needs the harness: pip install -e '.[harness]' (lmms-eval 0.7.3)")
@@ -143,18 +155,30 @@ def execute(argv: list[str]) -> int:
     data_dir = resolve_data_dir()
     _say(f"preflight passed in {time.monotonic() - started:.1f} s: {len(tasks)} task(s) on {data_dir}")
 
-    folder = new_run_folder(output, args.model)
+    plan = plan_run(args, argv, names, passthrough, include, output, data_dir, resume)
+    folder = plan.folder
     log_path = folder / LOG_NAME
-    cmd = lmms_eval_command(launcher_command(args.num_processes, args.launcher, args.launcher_args), args.model,
-                            args.model_args, names, include, folder, passthrough)
+    cmd = lmms_eval_command(launcher_command(args.num_processes, args.launcher, args.launcher_args), plan.model,
+                            plan.model_args, names, include, folder, passthrough)
+    for note in plan.notes:
+        _say(note)
     _say("$ " + shlex.join(cmd))
     _say(f"run folder {folder}; harness log {log_path}")
-    code = stream(cmd, dict(os.environ), log_path, echo=not args.quiet, progress=Progress() if args.quiet else None)
+    record_start(plan, cmd)
+    try:
+        code = stream(cmd, dict(os.environ), log_path, echo=not args.quiet,
+                      progress=Progress() if args.quiet else None)
+    except KeyboardInterrupt:
+        _say(plan.interrupted_line())
+        return EXIT_INTERRUPTED
     try:
         results = check_outcome(code, folder, tasks, log_path)
     except RunError as exc:
         _say(f"the run failed; the harness log is {log_path}")
+        if (kept := plan.failed_line()) is not None:
+            _say(kept)
         raise RunFailed(str(exc)) from None
+    record_finished(plan)
     if args.tables:
         print_tables(folder, tasks, data_dir)
     if args.submission:

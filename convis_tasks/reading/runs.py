@@ -8,9 +8,10 @@ own sub-folder). :func:`select_runs` applies the rule every one of those command
 1. Every run under the given paths is found (a run = a folder and a ``<stamp>_`` prefix; its results file may be
    absent when only samples files were kept).
 2. **One model.** All runs must be of the same model: the results files' ``config.model`` and ``model_args`` (less
-   ``device`` / ``device_map``, which do not change answers). Runs without a results file count as the model of
-   their folder. Runs of several models are an error that lists every run and asks for one model's folder or
-   ``*_results.json``.
+   ``device`` / ``device_map``, which do not change answers; a run of the journaling wrapper ``convis_resumable``,
+   which ``convis run`` uses by default, is a run of its inner model: :func:`answering_model`). Runs without a
+   results file count as the model of their folder. Runs of several models are an error that lists every run and
+   asks for one model's folder or ``*_results.json``.
 3. **Newest run per task.** For each task, the answers come from the newest run holding it (stamp, then file
    time); a task re-run replaces its older answers and the older run is named in a note. So a submission or a
    report can combine pair scoring and retrieval run separately, and a re-run of one task replaces only that task.
@@ -44,6 +45,10 @@ SAMPLES_GLOB = "*_samples_*.jsonl"
 _SAMPLES = re.compile(r"^(.*?)samples_(.+)\.jsonl$")
 # model_args that choose where a model runs, not what it answers
 PLACEMENT_ARGS = frozenset({"device", "device_map"})
+# `convis run` journals answers by running the model inside this wrapper (model_wrappers/resumable.py); the wrapper's
+# own arguments (which model, where the journal is, how many requests at a time) do not change an answer
+JOURNALING_MODEL = "convis_resumable"
+JOURNALING_ARGS = ("inner", "journal", "chunk")
 SETTINGS = ("frames_per_video", "input", "prompt")
 
 
@@ -69,6 +74,20 @@ def parse_model_args(model_args) -> dict:
             key, value = part.split("=", 1)
             out[key.strip()] = value.strip()
     return out
+
+
+def answering_model(model: str, model_args) -> tuple[str, str]:
+    """The model that answered and its own arguments, as a results file's ``config`` records them: a run of
+    :data:`JOURNALING_MODEL` is a run of its ``inner`` model with the other arguments (the wrapper's own, which only
+    say where the answers are journaled, are left out); any other model is itself. ``model_args`` is returned as
+    a string (a dict is written ``key=value,...``)."""
+    text = (",".join(f"{k}={v}" for k, v in model_args.items()) if isinstance(model_args, dict)
+            else str(model_args or ""))
+    inner = parse_model_args(text).get("inner") if model == JOURNALING_MODEL else None
+    if not inner:
+        return model, text
+    kept = [part for part in text.split(",") if part.split("=", 1)[0].strip() not in JOURNALING_ARGS]
+    return inner, ",".join(kept)
 
 
 def task_concept(task: str) -> tuple[str, str | None] | None:
@@ -222,11 +241,12 @@ def run_metadata(results: dict) -> dict:
     """
     config = results.get("config") if isinstance(results.get("config"), dict) else {}
     meta: dict = {}
-    if config.get("model"):
-        meta["model"] = str(config["model"])
-    args = parse_model_args(config.get("model_args"))
-    if config.get("model_args"):
-        meta["model_args"] = config["model_args"] if isinstance(config["model_args"], str) else json.dumps(args)
+    model, model_args = answering_model(str(config.get("model") or ""), config.get("model_args"))
+    if model:
+        meta["model"] = model
+    args = parse_model_args(model_args)
+    if model_args:
+        meta["model_args"] = model_args if isinstance(config.get("model_args"), str) else json.dumps(args)
     pretrained = args.get("pretrained") or args.get("model") or args.get("model_name") or args.get("model_version")
     name = results.get("model_name") or pretrained or meta.get("model")
     if name:
@@ -285,8 +305,9 @@ class Run:
         config = self.results.get("config") if isinstance(self.results.get("config"), dict) else {}
         if not self.results_file or not config:
             return ("folder", os.path.abspath(self.folder))
-        args = {k: str(v) for k, v in parse_model_args(config.get("model_args")).items() if k not in PLACEMENT_ARGS}
-        return ("model", str(config.get("model") or ""), tuple(sorted(args.items())))
+        model, model_args = answering_model(str(config.get("model") or ""), config.get("model_args"))
+        args = {k: str(v) for k, v in parse_model_args(model_args).items() if k not in PLACEMENT_ARGS}
+        return ("model", model, tuple(sorted(args.items())))
 
     def describe_model(self) -> str:
         kind, *rest = self.model

@@ -1,0 +1,1 @@
+AVAILABLE_MODELS = {"interrupting_colour": "InterruptingColour"}

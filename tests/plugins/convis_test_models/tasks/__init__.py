@@ -1,0 +1,1 @@
+"""No tasks: lmms-eval looks for this package in every plugin."""
