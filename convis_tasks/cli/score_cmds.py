@@ -13,7 +13,7 @@ from convis_tasks.reading.annotations import AnnotationError, load_ratings
 from convis_tasks.reading.jsonio import dumps
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
 from convis_tasks.scoring.agreement import agreement
-from convis_tasks.scoring.evaluate import run_correlate, run_retrieval
+from convis_tasks.scoring.evaluate import check_parsed, run_correlate, run_retrieval
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -24,15 +24,17 @@ def _cmd_correlate(args: argparse.Namespace) -> int:
     results = run_correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
     if args.json:
         print(dumps(results))
-        return 0
-    note = ambiguous_note(args.predictions)
-    print(correlation_table(results) + (f"\n\n{note}" if note else ""))
+    else:
+        note = ambiguous_note(args.predictions)
+        print(correlation_table(results) + (f"\n\n{note}" if note else ""))
+    check_parsed(results, args.predictions, args.allow_unparsed)  # after the results: nothing is lost
     return 0
 
 
 def _cmd_retrieval(args: argparse.Namespace) -> int:
     results = run_retrieval(args.predictions, args.ground_truth, args.concept)
     print(dumps(results) if args.json else retrieval_table(results))
+    check_parsed(results, args.predictions, args.allow_unparsed)
     return 0
 
 
