@@ -47,3 +47,10 @@ class SubmissionInvalid(ConvisError):
     """A leaderboard submission failed validation (exit status 1)."""
 
     exit_code = EXIT_INVALID
+
+
+class AllUnparsedError(ConvisError):
+    """Every answer of a concept is unparsed, so its row is no result (exit status 1, after the tables are printed);
+    ``--allow-unparsed`` accepts it."""
+
+    exit_code = EXIT_INVALID

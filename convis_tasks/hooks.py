@@ -58,10 +58,17 @@ def _process_docs_hook(name: str, load: Callable[[], list[dict]], kind: str, con
     return process_docs
 
 
+def task_documents(kind: str, concept: str | None) -> list[dict]:
+    """The documents of a task, as its ``process_docs`` hook loads them: ``kind`` "pair" (``concept`` None: the
+    concept-free task) or "retrieval"; missing videos are None (:mod:`.harness.clips` refuses them when asked)."""
+    if kind == "retrieval":
+        return load_retrieval_documents(concept, ensure_data(), videos_required=False)
+    return load_documents(concept, ensure_data(), videos_required=False)
+
+
 def concept_docs(concept: str | None) -> Callable:
     """The pair-scoring documents of ``concept`` (None: the concept-free task)."""
-    return _process_docs_hook(f"docs_{concept or 'global'}",
-                              lambda: load_documents(concept, ensure_data(), videos_required=False), "pair", concept)
+    return _process_docs_hook(f"docs_{concept or 'global'}", lambda: task_documents("pair", concept), "pair", concept)
 
 
 for _key in CONCEPT_KEYS:
@@ -105,8 +112,10 @@ def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str
 
 
 def doc_to_target(doc: dict) -> str:
-    """The human mean(s), logged for reference only."""
-    return ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
+    """The pair and its human mean(s): ``a.mp4 / b.mp4: location=4.2500``. lmms-eval logs it in every mode (the
+    record of a ``--predict_only`` run is rebuilt from the document it names, :mod:`.harness.predict_only`)."""
+    means = ", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["gt"].items()) if v is not None)
+    return f"{doc['video1']} / {doc['video2']}: {means}"
 
 
 def _pair_metrics(doc: dict, answer: str, score: float | None, extra: dict | None = None) -> dict:
@@ -199,8 +208,7 @@ RETRIEVAL_METRICS = ("r@1", "p@1", "f1@1", "r@1_bottom", "p@1_bottom", "f1@1_bot
 
 def retrieval_docs(concept: str) -> Callable:
     """One document per (anchor, candidate) ranked by humans for ``concept``."""
-    return _process_docs_hook(f"retrieval_docs_{concept}",
-                              lambda: load_retrieval_documents(concept, ensure_data(), videos_required=False),
+    return _process_docs_hook(f"retrieval_docs_{concept}", lambda: task_documents("retrieval", concept),
                               "retrieval", concept)
 
 
@@ -209,7 +217,8 @@ for _key in RETRIEVAL_CONCEPT_KEYS:
 
 
 def retrieval_doc_to_target(doc: dict) -> str:
-    return f"human rank {doc['human_rank']:g}"
+    """The anchor, the candidate and its human rank: ``a.mp4 / c.mp4: human rank 2`` (see :func:`doc_to_target`)."""
+    return f"{doc['anchor']} / {doc['candidate']}: human rank {doc['human_rank']:g}"
 
 
 def _retrieval_metrics(doc: dict, answer: str, score: float | None, extra: dict | None = None) -> dict:

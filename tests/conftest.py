@@ -68,10 +68,13 @@ def llava_next(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _fresh_clip_session():
     """The hooks keep the run's registered documents in the process's clip session (harness.clips); every test
-    starts and ends with none, so no test depends on the order the suite runs in."""
+    starts and ends with none, so no test depends on the order the suite runs in. Likewise the warnings said (each
+    text once per process, convis_tasks.console): every test starts with none said."""
+    from convis_tasks import console
     from convis_tasks.harness import clips
 
     clips.close()
+    console.forget_warnings()
     yield
     clips.close()
 
@@ -79,7 +82,8 @@ def _fresh_clip_session():
 @pytest.fixture(scope="session")
 def colour_demo_run(tmp_path_factory) -> Path:
     """One real ``convis demo --model convis_colour_histogram --output DIR`` (lmms-eval subprocess, no weights; about
-    40 s on 2 cores), shared by the tests that read a run: DIR holds the run folder and its ``clip_cache``."""
+    40 s on 2 cores), shared by the tests that read a run: DIR holds the run folder and its ``clip_cache``; what the
+    demo printed is in ``DIR/../demo.stdout`` and ``demo.stderr``."""
     import importlib.util
     import subprocess
     import sys
@@ -95,4 +99,6 @@ def colour_demo_run(tmp_path_factory) -> Path:
     proc = subprocess.run([sys.executable, "-m", "convis_tasks", "demo", "--model", "convis_colour_histogram",
                            "--output", str(root / "out")], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (root / "demo.stdout").write_text(proc.stdout)  # beside DIR, for the tests of what the demo prints
+    (root / "demo.stderr").write_text(proc.stderr)
     return root / "out"

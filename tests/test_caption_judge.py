@@ -413,6 +413,28 @@ def test_lmms_model_takes_concept_and_videos_from_the_task_and_fails_on_a_missin
     assert _Stub.received == []  # nothing was sent before the error
 
 
+def test_the_logged_input_is_the_message_the_judge_sent_not_the_video_prompt(stub, tmp_path):
+    """lmms-eval logs a request's first argument as the sample's ``input``; the judge makes it the text it sent."""
+    from lmms_eval.api.instance import Instance
+
+    from convis_tasks.model_wrappers.caption_judge import CaptionJudge
+
+    for vid, text in (("a_1", "A man cooks."), ("b_2", "A woman paints.")):
+        (tmp_path / f"{vid}.txt").write_text(text + "\n")
+    model = CaptionJudge(captions=str(tmp_path), mode="greedy", base_url=stub, model="m", api_key_env="")
+    model.task_dict = {"pairs": {"test": [{"video1": "a_1.mp4", "video2": "b_2.mp4", "concept_name": "Location"}]}}
+    gen = {"max_new_tokens": 1, "until": ["\n\n"]}
+    visual = _Task({}).doc_to_visual
+    video_prompt = render_prompt("benchmark", "Location")
+    request = Instance("generate_until", (video_prompt, gen, visual, 0, "pairs", "test"), 0,
+                       {"task": "pairs", "doc_id": 0, "repeats": 1})
+    assert model.generate_until([request]) == ["4"]
+    ((_, _, body),) = _Stub.received
+    sent = body["messages"][0]["content"]
+    assert request.args[0] == sent != video_prompt and sent.startswith("Video 1: A man cooks.\n\nVideo 2: A woman")
+    assert request.args[1:] == (gen, visual, 0, "pairs", "test")
+
+
 # --------------------------------------------------------------------------------------------
 # through the lmms-eval CLI, on the released pair list without the video files
 # --------------------------------------------------------------------------------------------
@@ -464,7 +486,14 @@ def _check_pair_run(reference, out, results, limit):
     samples = [json.loads(line) for f in glob.glob(str(out / "**" / "*_samples_convis_location.jsonl"),
                                                    recursive=True) for line in open(f)]
     assert len(samples) == limit
-    for s in samples:
+    folder = reference / "captions" / CAPTIONER
+    for s in samples:  # the logged input is what the judge read: the chat template around the captions' prompt
+        record = s["spearman"]
+        captions = [(folder / f"{caption_id(v)}.txt").read_text(encoding="utf-8").strip()
+                    for v in (record["video1"], record["video2"])]
+        assert s["input"].startswith("<|im_start|>system\n") and "<|im_start|>user\nVideo 1: " in s["input"]
+        assert f"Video 1: {captions[0]}\n\nVideo 2: {captions[1]}\n\n" in s["input"]
+        assert "'Location'" in s["input"] and "sequence of concatenated frames" not in s["input"]
         assert re.fullmatch(r"Score: \d\.\d{8} \(mass on 1-5: \d\.\d{6}\)", s["filtered_resps"][0]
                             if isinstance(s["filtered_resps"], list) else s["filtered_resps"])
     again = run_correlate(str(out), str(reference / "gt_conditioned_similarities.json"), "location")

@@ -84,7 +84,8 @@ def test_constant_predictions_print_null_and_a_warning(tmp_path, truth, capsys):
     assert json.loads(out)["main_action"]["spearman"] is None
     assert "constant" in err
     _, table, _ = _run(capsys, "correlate", preds, "--ground-truth", truth, "--concept", "main_action")
-    assert "| Main Action (concept-free answers) | - | - | 5 | 0 |" in table
+    assert "| Main Action (concept-free answers) | - | - | 5* | 0 |" in table  # * : a small sample (footnote)
+    assert "\n* fewer than 10 pairs: not a reliable estimate" in table and "only 5 pairs" not in table
 
 
 def test_concept_specific_file_and_log_samples(tmp_path, truth, capsys):
@@ -236,8 +237,9 @@ def test_nothing_evaluated_is_an_error_and_a_small_sample_warns_in_every_format(
     preds = _release(tmp_path, "model_similarities.json", [1, 2, 3, 4, 5])
     code, out, err = _convis("correlate", preds, "--ground-truth", truth, "--concept", "location", "--json")
     assert code == 0 and "only 5 pairs" in _strict_json(out)["location"]["warning"] and "only 5 pairs" in err
-    code, out, _ = _convis("correlate", preds, "--ground-truth", truth, "--concept", "location")
-    assert "Warning: " in out and "only 5 pairs" in out
+    code, out, err = _convis("correlate", preds, "--ground-truth", truth, "--concept", "location")
+    assert "| 5* |" in out and "* fewer than 10 pairs: not a reliable estimate" in out  # the table marks the row;
+    assert err.count("only 5 pairs") == 1 and "only 5 pairs" not in out  # the warning itself is said once
     code, out, _ = _convis("report", preds, "--ground-truth", truth, "--concept", "location",
                            "--latex", tmp_path / "t.tex", "--csv", tmp_path / "t.csv", "--json", tmp_path / "t.json")
     assert code == 0 and "only 5 pairs" in out  # Markdown note

@@ -283,7 +283,7 @@ def test_a_run_prints_its_tables_and_writes_a_submission(one_run):
     results = json.loads(Path(glob.glob(str(folder / "**" / "*_results.json"), recursive=True)[0]).read_text())
     rho = results["results"]["convis_location"]["spearman,none"]
     tau = results["results"]["convis_location"]["kendall,none"]
-    assert f"| Location | {rho:.2f} | {tau:.2f} | {len(DEMO_PAIRS)} | 0 |" in proc.stdout
+    assert f"| Location | {rho:.2f} | {tau:.2f} | {len(DEMO_PAIRS)}* | 0 |" in proc.stdout  # *: a small sample
     f1 = results["results"]["convis_retrieval_location"]["f1@1,none"]
     assert re.search(rf"\| Location \| [\d.]+ \| [\d.]+ \| {f1:.1f} \|", proc.stdout)
     assert "INFO" not in proc.stdout and (folder / "lmms_eval.log").is_file()  # --quiet: the log is in the file
@@ -309,6 +309,86 @@ def test_a_second_run_into_the_same_output_path_gets_its_own_folder(one_run):
     assert all(len(glob.glob(str(f / "**" / "*_results.json"), recursive=True)) == 1 for f in folders)
 
 
+@needs_lmms_eval
+def test_a_predict_only_run_prints_and_scores_what_the_full_run_does(one_run):
+    """lmms-eval 0.7.3's --predict_only skips process_results; `convis run` adds the records from the documents,
+    so the run prints the full run's tables, exits 0, and scores exactly as the full run (#21)."""
+    from cli_helpers import convis_in_process
+
+    tmp, full = one_run
+    assert full.returncode == 0
+    proc = _convis(["run", "--model", "convis_colour_histogram", "--tasks", "Convis_Location,convis_retrieval_location",
+                    "--output_path", str(tmp / "predict_only"), "--batch_size", "1", "--quiet", "--predict_only"],
+                   _env(tmp))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "convis_location: the ConViS records of 11 --predict_only sample(s) added" in proc.stderr
+    assert proc.stdout == full.stdout and "| Location |" in proc.stdout  # the same tables, to the digit
+    (folder,) = list((tmp / "predict_only").iterdir())
+    full_folder = sorted((tmp / "out").iterdir())[0]
+    for command, truth in (("correlate", DEMO_DIR / "ConVIS.jsonl"), ("retrieval", DEMO_DIR / "ranked.json")):
+        scored = []
+        for run in (full_folder, folder):
+            code, out, _ = convis_in_process(command, run, "--ground-truth", truth, "--json")
+            assert code == 0
+            scored.append(json.loads(out.replace(str(run), "RUN")))
+        assert scored[1] == scored[0]
+    assert scored[0]["location"]["anchors"] == 4
+
+
+UNPARSED_PLUGIN = '''
+from lmms_eval.api.model import lmms
+
+
+class Unparsed(lmms):
+    def __init__(self, **kwargs):
+        super().__init__()
+
+    def generate_until(self, requests):
+        return ["I cannot compare these two videos." for _ in requests]
+
+    def generate_until_multi_round(self, requests):
+        raise NotImplementedError
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError
+'''
+
+
+def _plugin(tmp_path, name: str, cls: str, source: str) -> dict:
+    """An lmms-eval model plugin ``name`` (class ``cls``) and the environment that loads it."""
+    plugin = tmp_path / "plug" / f"{name}plug"
+    (plugin / "models").mkdir(parents=True)
+    (plugin / "tasks").mkdir()
+    for init in (plugin / "__init__.py", plugin / "tasks" / "__init__.py"):
+        init.write_text("")
+    (plugin / "models" / "__init__.py").write_text(f"AVAILABLE_MODELS = {{'{name}': '{cls}'}}\n")
+    (plugin / "models" / f"{name}.py").write_text(source)
+    env = _env(tmp_path, LMMS_EVAL_PLUGINS=f"{name}plug")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "plug"), env["PYTHONPATH"]])
+    return env
+
+
+@needs_lmms_eval
+def test_a_run_whose_answers_are_all_unparsed_says_so_and_exits_1_unless_allowed(tmp_path):
+    from cli_helpers import convis_in_process
+
+    env = _plugin(tmp_path, "unparsed_model", "Unparsed", UNPARSED_PLUGIN)
+    proc = _convis(["run", "--model", "unparsed_model", "--tasks", "convis_location", "--output_path",
+                    str(tmp_path / "out"), "--quiet", "--skip-model-check"], env)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert f"| Location | - | - | {len(DEMO_PAIRS)}* | {len(DEMO_PAIRS)} (all) |" in proc.stdout
+    assert f"Note: Location: all {len(DEMO_PAIRS)} answers unparsed" in proc.stdout
+    last = _last_line(proc.stderr)
+    assert last.startswith("convis: error: the run in ") and "every answer is unparsed for location:" in last
+    assert "--allow-unparsed" in last
+    (folder,) = list((tmp_path / "out").iterdir())
+    gt = DEMO_DIR / "ConVIS.jsonl"
+    code, out, err = convis_in_process("correlate", folder, "--ground-truth", gt, "--json")
+    assert code == 1 and json.loads(out)["location"]["all_unparsed"] is True  # the results first, then the error
+    assert "every answer is unparsed for location" in err.strip().splitlines()[-1]
+    assert convis_in_process("correlate", folder, "--ground-truth", gt, "--allow-unparsed")[0] == 0
+
+
 BROKEN_PLUGIN = '''
 from lmms_eval.api.model import lmms
 
@@ -331,15 +411,7 @@ class Broken(lmms):
 @needs_lmms_eval
 def test_a_run_that_lmms_eval_ends_with_status_0_is_a_failure_with_its_message_last(tmp_path):
     """lmms-eval 0.7.3 catches the model's exception, logs it and exits 0; ``convis run`` exits 1."""
-    plugin = tmp_path / "plug" / "brokenplug"
-    (plugin / "models").mkdir(parents=True)
-    (plugin / "tasks").mkdir()
-    for init in (plugin / "__init__.py", plugin / "tasks" / "__init__.py"):
-        init.write_text("")
-    (plugin / "models" / "__init__.py").write_text("AVAILABLE_MODELS = {'broken_model': 'Broken'}\n")
-    (plugin / "models" / "broken_model.py").write_text(BROKEN_PLUGIN)
-    env = _env(tmp_path, LMMS_EVAL_PLUGINS="brokenplug")
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "plug"), env["PYTHONPATH"]])
+    env = _plugin(tmp_path, "broken_model", "Broken", BROKEN_PLUGIN)
     cmd = ["--model", "broken_model", "--tasks", "convis_location", "--batch_size", "1"]
     plain = subprocess.run([sys.executable, "-m", "lmms_eval", *cmd, "--include_path", convis_run.task_path(),
                             "--output_path", str(tmp_path / "plain")], env=env, capture_output=True, text=True,

@@ -17,7 +17,7 @@ from convis_tasks.cli.common import run_command
 #: module (under convis_tasks.cli) -> the commands it registers, in the order ``convis --help`` lists them
 COMMANDS: dict[str, tuple[str, ...]] = {
     "score": ("correlate", "retrieval", "agreement", "path"),
-    "run": ("run",),
+    "run": ("run", "complete"),
     "doctor": ("doctor",),
     "demo": ("demo",),
     "data": ("data",),

@@ -17,15 +17,8 @@ import traceback
 
 from convis_tasks.errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, ConvisError
 from convis_tasks.concepts import CONCEPTS, CONCEPT_KEYS, canonical_concept
+from convis_tasks.console import package_warnings, say
 from convis_tasks.safetext import terminal
-
-
-
-# --- messages and JSON ------------------------------------------------------------------------------------------------
-
-def say(message: str) -> None:
-    """``convis: <message>`` on stderr, made safe for the terminal (it may quote names from input files)."""
-    print(f"convis: {terminal(message)}", file=sys.stderr)
 
 
 # --- concept arguments ------------------------------------------------------------------------------------------------
@@ -95,9 +88,11 @@ def int_list(text: str) -> list[int]:
 # --- running a command ------------------------------------------------------------------------------------------------
 
 def run_command(func, args) -> int:
-    """Run a subcommand handler; every failure ends with one actionable line last and a non-zero status."""
+    """Run a subcommand handler; every failure ends with one actionable line last and a non-zero status. The
+    package's own Python warnings are said as ``convis: warning: ...`` lines, each once (:mod:`convis_tasks.console`)."""
     try:
-        return func(args)
+        with package_warnings():
+            return func(args)
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_INTERRUPTED

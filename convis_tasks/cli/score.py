@@ -8,6 +8,9 @@ import argparse
 from convis_tasks import task_path
 from convis_tasks.cli.common import concept_spec, lazy
 
+ALLOW_UNPARSED_HELP = ("exit 0 even when every answer of a concept is unparsed (by default that is exit status 1, "
+                       "after the results are printed)")
+
 
 def _cmd_path(args: argparse.Namespace) -> int:
     print(task_path())
@@ -27,6 +30,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--unparsed", choices=("neutral", "drop"), default="neutral",
                    help="score unparsed answers as 3.0 (the benchmark protocol) or leave them out")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--allow-unparsed", dest="allow_unparsed", action="store_true", help=ALLOW_UNPARSED_HELP)
     p.set_defaults(func=lazy("convis_tasks.cli.score_cmds:_cmd_correlate"))
 
     p = sub.add_parser("retrieval", help="R@1 / P@1 / F1@1 (top and bottom), Kendall tau and NDCG of retrieval")
@@ -36,6 +40,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--concept", default="all", type=concept_spec(),
                    help="a concept name (any spelling), a comma list, or 'all'")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--allow-unparsed", dest="allow_unparsed", action="store_true", help=ALLOW_UNPARSED_HELP)
     p.set_defaults(func=lazy("convis_tasks.cli.score_cmds:_cmd_retrieval"))
 
     p = sub.add_parser("agreement", help="Krippendorff's alpha (ordinal) of the raw ratings")

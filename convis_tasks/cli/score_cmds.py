@@ -13,7 +13,7 @@ from convis_tasks.reading.annotations import AnnotationError, load_ratings
 from convis_tasks.reading.jsonio import dumps
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
 from convis_tasks.scoring.agreement import agreement
-from convis_tasks.scoring.evaluate import correlate, retrieve
+from convis_tasks.scoring.evaluate import check_parsed, correlate, retrieve
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -24,15 +24,17 @@ def _cmd_correlate(args: argparse.Namespace) -> int:
     scored = correlate(args.predictions, args.ground_truth, args.concept, args.unparsed)
     if args.json:
         print(dumps(scored.results))
-        return 0
-    note = ambiguous_note(args.predictions)
-    print(correlation_table(scored.results, data=scored.data) + (f"\n\n{note}" if note else ""))
+    else:
+        note = ambiguous_note(args.predictions)
+        print(correlation_table(scored.results, data=scored.data) + (f"\n\n{note}" if note else ""))
+    check_parsed(scored.results, args.predictions, args.allow_unparsed)  # after the results: nothing is lost
     return 0
 
 
 def _cmd_retrieval(args: argparse.Namespace) -> int:
     scored = retrieve(args.predictions, args.ground_truth, args.concept)
     print(dumps(scored.results) if args.json else retrieval_table(scored.results, scored.data))
+    check_parsed(scored.results, args.predictions, args.allow_unparsed)
     return 0
 
 

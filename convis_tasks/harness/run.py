@@ -10,6 +10,9 @@
 4. The run failed if the child exited non-zero, wrote no results, or lacks a requested task (lmms-eval 0.7.3 exits 0
    when a task fails): then the exit status is 1 and the last line is the plugin's own message.
 5. The correlation and retrieval tables are printed; ``--submission FILE`` also writes a leaderboard submission.
+   A ``--predict_only`` run gets its ConViS records first (:mod:`.predict_only`); options lmms-eval would refuse or
+   misread are found before the run (:mod:`.options`). A concept whose answers are all unparsed ends the command
+   with exit status 1 after everything is written, unless ``--allow-unparsed``.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ import time
 from pathlib import Path
 
 from convis_tasks import task_path
-from convis_tasks.errors import EXIT_INTERRUPTED, RunError, RunFailed
+from convis_tasks.errors import EXIT_INTERRUPTED, AllUnparsedError, RunError, RunFailed
 from convis_tasks.reading.datafolder import PAIR_FILE, resolve_data_dir, resolve_rankings
 from convis_tasks.report.submission import SubmissionError, build_from_run, write_submission
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
-from convis_tasks.scoring.evaluate import correlate, retrieve
+from convis_tasks.scoring.evaluate import check_parsed, correlate, retrieve
 from convis_tasks.harness.launch import (LOG_NAME, Progress, check_outcome, launcher_command, lmms_eval_command,
                                          new_run_folder, stream)  # noqa: F401 - new_run_folder: re-exported
+from convis_tasks.harness.options import option_problems
+from convis_tasks.harness.predict_only import asks_predict_only, complete_run
 from convis_tasks.harness.resume import plan_run, record_finished, record_start, resume_argv, take_resume
 from convis_tasks.harness.preflight import environment_problems, model_path_problems, preflight, submission_problems
 from convis_tasks.harness.tasks import TaskInfo, leaf_tasks, resolve_tasks, task_index
@@ -37,18 +42,25 @@ from convis_tasks.harness.tasks import TaskInfo, leaf_tasks, resolve_tasks, task
 LAUNCHER_ENV = ("LOCAL_RANK", "RANK", "WORLD_SIZE")
 
 
-def print_tables(folder: Path, tasks: list[TaskInfo], data_dir: Path) -> None:
+def print_tables(folder: Path, tasks: list[TaskInfo], data_dir: Path, show: bool = True) -> list[dict]:
     """The correlation table (pair tasks) and the retrieval table (retrieval tasks) of one run folder, each
-    followed by the identity of the data scored (published ConViS-Bench, a subset of it, or other data)."""
+    followed by the identity of the data scored (published ConViS-Bench, a subset of it, or other data), printed
+    when ``show``; returns their results (for the unparsed check)."""
+    scored = []
     if any(t.kind == "pair" for t in tasks):
-        print("\nCorrelation with the human means (x100)\n")
-        note = ambiguous_note(str(folder))
-        scored = correlate(str(folder), str(data_dir / PAIR_FILE))
-        print(correlation_table(scored.results, data=scored.data) + (f"\n\n{note}" if note else ""))
+        pairs = correlate(str(folder), str(data_dir / PAIR_FILE))
+        scored.append(pairs.results)
+        if show:
+            note = ambiguous_note(str(folder))
+            print("\nCorrelation with the human means (x100)\n")
+            print(correlation_table(pairs.results, data=pairs.data) + (f"\n\n{note}" if note else ""))
     if any(t.kind == "retrieval" for t in tasks):
-        print("\nConcept-conditioned retrieval (x100), with the expected score of a random choice\n")
-        scored = retrieve(str(folder), str(resolve_rankings(data_dir)))
-        print(retrieval_table(scored.results, scored.data))
+        ranked = retrieve(str(folder), str(resolve_rankings(data_dir)))
+        scored.append(ranked.results)
+        if show:
+            print("\nConcept-conditioned retrieval (x100), with the expected score of a random choice\n")
+            print(retrieval_table(ranked.results, ranked.data))
+    return scored
 
 
 def write_submission_of(results: Path, path: str, overrides: dict) -> list[str]:
@@ -97,6 +109,9 @@ def build_run_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_FOLDER", default=None,
                    help="continue this interrupted run with its stored command (running the same command again "
                         "also continues the newest unfinished run of it)")
+    p.add_argument("--allow-unparsed", dest="allow_unparsed", action="store_true",
+                   help="exit 0 even when every answer of a concept is unparsed (by default: exit status 1, after "
+                        "the tables)")
     return p
 
 
@@ -146,7 +161,8 @@ def execute(argv: list[str]) -> int:
     output = Path(args.output_path).expanduser()
 
     started = time.monotonic()
-    problems = (submission_problems(args) + environment_problems() + model_path_problems(args.model_args)
+    problems = (option_problems(args.model, args.model_args, names, include, passthrough, tasks)
+                + submission_problems(args) + environment_problems() + model_path_problems(args.model_args)
                 + preflight(tasks, args.model, args.model_args, output, check_model=args.model_check))
     if problems:
         for problem in problems[:-1]:
@@ -179,12 +195,19 @@ def execute(argv: list[str]) -> int:
             _say(kept)
         raise RunFailed(str(exc)) from None
     record_finished(plan)
-    if args.tables:
-        print_tables(folder, tasks, data_dir)
+    if asks_predict_only(passthrough):  # lmms-eval logged answers without records: add them (harness/predict_only)
+        for note in complete_run(folder, tasks):
+            _say(note)
+    scored = print_tables(folder, tasks, data_dir, show=args.tables)
     if args.submission:
         for note in write_submission_of(results, args.submission, {"name": args.name, "size": args.size}):
             _say(note)
         _say(f"submission written to {args.submission}")
+    for result in scored:  # every answer of a concept unparsed: exit status 1, after everything is written
+        try:
+            check_parsed(result, f"the run in {folder}", args.allow_unparsed)
+        except AllUnparsedError as exc:  # a run that failed (convis demo keeps its folder)
+            raise RunFailed(str(exc)) from None
     _say(f"done: results in {folder}")
     return 0
 

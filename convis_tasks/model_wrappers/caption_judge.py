@@ -190,6 +190,10 @@ class HFJudge:
             raise ValueError(f"{self.pretrained}: the chat template changed the message text; use chat_template=none")
         return text[:start], captions, instruction, text[start + len(content):]
 
+    def shown(self, item: JudgeItem) -> str:
+        """The whole text the model reads for ``item``: the chat template's text around the message."""
+        return "".join(self.prompt_parts(item))
+
     def prompt_text(self, item: JudgeItem) -> tuple[str, str]:
         """The full model input as text, split where the instruction starts (captions part, instruction part)."""
         head, captions, instruction, tail = self.prompt_parts(item)
@@ -377,6 +381,10 @@ class EndpointJudge:
             body.update(logprobs=True, top_logprobs=self.top_logprobs)
         return body
 
+    def shown(self, item: JudgeItem) -> str:
+        """The message the endpoint is sent for ``item`` (the server applies its own chat template)."""
+        return self.request(item, "greedy", 1)["messages"][0]["content"]
+
     def answer(self, item: JudgeItem, mode: str, max_new_tokens: int = 1) -> str:
         reply = self.client.post(self.request(item, mode, max_new_tokens))
         text = reply["choices"][0]["message"].get("content") or ""
@@ -427,6 +435,16 @@ except ImportError:  # pragma: no cover
     _lmms = object
 
 
+def show_input(request, text: str) -> None:
+    """Make ``text`` the request's first argument, which lmms-eval logs as the sample's ``input``: the judge reads
+    the captions' prompt, not the video prompt the task rendered. (lmms-eval's ``--use_cache`` keys a response by
+    that argument when it stores it, so a cached judge answer is looked up under the task's prompt and not found:
+    the cache does not serve the judge; answers are unchanged.)"""
+    arguments = getattr(request, "arguments", None)
+    if isinstance(arguments, tuple) and arguments:
+        request.arguments = (text, *arguments[1:])
+
+
 class CaptionJudge(_lmms):
     """``--model convis_caption_judge`` (model_args: ``captions``, ``mode``, and the backend's; module docstring)."""
 
@@ -464,6 +482,8 @@ class CaptionJudge(_lmms):
             for i, text in zip(idx, self.judge.answers([parsed[i][0] for i in idx], self.mode, n)):
                 until = (requests[i].args[1] or {}).get("until")
                 answers[i] = _cut(text, [until] if isinstance(until, str) else until)
+        for request, (item, _) in zip(requests, parsed):
+            show_input(request, self.judge.shown(item))
         return answers  # type: ignore[return-value]
 
     def loglikelihood(self, requests):

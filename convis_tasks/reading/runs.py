@@ -18,6 +18,9 @@ own sub-folder). :func:`select_runs` applies the rule every one of those command
 4. **Same settings.** When answers come from several runs, the tasks used must agree on ``frames_per_video``,
    ``input`` and the prompt variant (concept-free task aside); otherwise it is an error listing the values per run.
 
+5. **Scored answers.** A ConViS task whose samples ``lmms-eval --predict_only`` wrote (answers without the ConViS
+   records) is an error that names ``convis complete``, which adds the records (:mod:`convis_tasks.harness.predict_only`).
+
 Whenever more than one run is involved, the selection's notes say which run supplied each task.
 Nothing here imports torch or lmms-eval.
 """
@@ -175,6 +178,22 @@ def samples_kind(path: str) -> str | None:
     if record.get("kind") == "retrieval":
         return "retrieval"
     return "pair" if "video1" in record and "video2" in record else None
+
+
+def predict_only_samples(path: str) -> bool:
+    """True for a samples file that ``lmms-eval --predict_only`` wrote for a task: its first sample carries the
+    ``bypass`` metric that mode logs and no ConViS record (that mode never calls the task's ``process_results``)."""
+    line = _first_line(path)
+    try:
+        sample = strict_loads(line, path, allow_nonfinite=True) if line is not None else None
+    except InputError:
+        return False
+    return isinstance(sample, dict) and "bypass" in sample and _first_record(path) is None
+
+
+def convis_task(task: str) -> tuple[str, str | None] | None:
+    """:func:`task_concept` of a ConViS task name, the ``*_expected`` variants included."""
+    return task_concept(task.removesuffix("_expected"))
 
 
 def samples_provenance(path: str) -> dict | None:
@@ -418,6 +437,12 @@ def select_runs(paths: list[str] | str) -> Selection:
     if not files:
         raise PredictionError(f"{where}: the run(s) logged no samples files ({_listing(runs)}); run lmms-eval with "
                               "--log_samples, which writes the answers these commands read")
+    unscored = sorted(t for t, f in files.items() if convis_task(t) and predict_only_samples(f))
+    if unscored:
+        raise PredictionError(f"{where}: lmms-eval --predict_only logged the answers of {', '.join(unscored)} without "
+                              "their ConViS records (that mode skips the tasks' process_results); add them with "
+                              f"`convis complete {os.path.dirname(files[unscored[0]]) or '.'}` (`convis run "
+                              "--predict_only` does it itself), then score the folder")
     used = [r for r in runs if any(files[t] == f for t, f in r.samples.items())]
     selection = Selection(files, used)
     if len(used) > 1:

@@ -13,6 +13,7 @@ from typing import Callable
 
 from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS, parse_concepts
 from convis_tasks.console import say
+from convis_tasks.errors import AllUnparsedError
 from convis_tasks.reading.annotations import load_ground_truth
 from convis_tasks.reading.inputs import load_path
 from convis_tasks.reading.predictions import PredictionError
@@ -21,7 +22,8 @@ from convis_tasks.reading.published import (DataIdentity, RetrievalIdentity, com
 from convis_tasks.reading.rankings import load_rankings
 from convis_tasks.scoring.metrics import score_pairs
 from convis_tasks.scoring.retrieval import evaluate_retrieval
-from convis_tasks.scoring.samplesize import caught_messages, sample_size_warning
+from convis_tasks.scoring.samplesize import caught_messages, sample_size_warning, small_sample_summary
+from convis_tasks.scoring.unparsed import all_unparsed
 
 CONCEPT_FREE = "concept-free"  # the "answers" marker of results computed from concept-free answers
 GLOBAL_KEY = "global"  # where concept-free results go when the input also holds concept-conditioned answers
@@ -45,19 +47,60 @@ def _place_concept_free(results: dict[str, dict], shared: dict[str, dict], has_o
 
 
 def _score_concept(scores, reference, concept: str, unparsed: str, where: str, notify: Notify = say) -> dict:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = score_pairs(scores, reference, unparsed=unparsed).to_dict()
-    for message in caught_messages(caught, concept):
-        notify(message)
+    """One row: the correlation, ``"warning"`` for a small n (said once per table by :func:`_say_small`), and
+    ``"all_unparsed": True`` when not one shared answer was read as a score."""
+    shared = set(scores) & set(reference)
+    if all_unparsed(scores[k] for k in shared):
+        with warnings.catch_warnings():  # constant 3.0s: the row says why (all answers unparsed), not this
+            warnings.simplefilter("ignore")
+            result = score_pairs(scores, reference, unparsed=unparsed).to_dict()
+        result["all_unparsed"] = True
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = score_pairs(scores, reference, unparsed=unparsed).to_dict()
+        for message in caught_messages(caught, concept):
+            notify(message)
     left_out = len(set(scores) ^ set(reference))
     if left_out:
         notify(f"note: {concept}: {left_out} pair(s) present on one side only were left out")
     small = sample_size_warning(result["n"], f"{where}: {concept}")
     if small:
         result["warning"] = small
-        notify(f"warning: {small}")
     return result
+
+
+def _rows(results: dict[str, dict]) -> dict[str, dict]:
+    """Every row of a results dict, the concept-free ones under ``"global"`` labelled ``<concept> (concept-free)``."""
+    rows = {}
+    for key, row in results.items():
+        if key == GLOBAL_KEY:
+            rows.update({f"{c} (concept-free)": r for c, r in row.items()})
+        else:
+            rows[f"{key} (concept-free)" if row.get("answers") == CONCEPT_FREE else key] = row
+    return rows
+
+
+def _say_small(results: dict[str, dict], where: str, size: str, unit: str, notify: Notify) -> None:
+    """One warning line for every small row of a table (each row keeps its own ``"warning"``)."""
+    line = small_sample_summary({label: r[size] for label, r in _rows(results).items() if r.get("warning")},
+                                where, unit)
+    if line:
+        notify(f"warning: {line}")
+
+
+def unparsed_rows(results: dict[str, dict]) -> list[str]:
+    """The rows (concept keys; ``<concept> (concept-free)``) in which every answer is unparsed."""
+    return [label for label, r in _rows(results).items() if r.get("all_unparsed")]
+
+
+def check_parsed(results: dict[str, dict], what: str, allow: bool = False) -> None:
+    """:class:`AllUnparsedError` naming every row whose answers are all unparsed, unless ``allow``."""
+    rows = unparsed_rows(results)
+    if rows and not allow:
+        raise AllUnparsedError(f"{what}: every answer is unparsed for {', '.join(rows)}: no score could be read "
+                               "from the model's answers (see docs/parsing.md; `convis inspect` shows them); "
+                               "--allow-unparsed accepts the run as it is")
 
 
 def run_correlate(predictions_path: str, ground_truth: str, concepts: str | None = "all",
@@ -110,6 +153,7 @@ def correlate(predictions_path: str, ground_truth: str, concepts: str | None = "
     if not results:
         raise PredictionError(f"{predictions_path} holds predictions for none of the requested concepts "
                               f"(it has: {', '.join(own) or 'none'})")
+    _say_small(results, predictions_path, "n", "pairs", notify)
     return Evaluation(results, truth_identity(truth, scored))
 
 
@@ -137,14 +181,23 @@ def retrieve(predictions_path: str, rankings: str, concepts: str | None = "all",
     own = [c for c in RETRIEVAL_CONCEPT_KEYS if c in predictions]
 
     def score(concept: str, scores: dict, marker: str) -> dict:
-        result = evaluate_retrieval(truth[concept], scores)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = evaluate_retrieval(truth[concept], scores)
+        for message in caught_messages(caught, concept):
+            notify(message)
         if result.excluded:
             notify(f"warning: {concept}: {len(result.excluded)} anchor(s) without complete predictions were left out: "
                 f"{', '.join(result.excluded[:5])}{' ...' if len(result.excluded) > 5 else ''}")
         out = result.to_dict()
         if marker == CONCEPT_FREE:
             out["answers"] = CONCEPT_FREE
-        sample_size_warning(out["anchors"], f"{predictions_path}: {concept}", "complete anchors")  # 0: an error
+        evaluated = [a for a in truth[concept] if a not in set(result.excluded)]
+        if all_unparsed(s for a in evaluated for s in scores.get(a, {}).values()):
+            out["all_unparsed"] = True
+        small = sample_size_warning(out["anchors"], f"{predictions_path}: {concept}", "complete anchors")
+        if small:
+            out["warning"] = small
         return out
 
     results: dict[str, dict] = {}
@@ -161,5 +214,6 @@ def retrieve(predictions_path: str, rankings: str, concepts: str | None = "all",
         _place_concept_free(results, shared, bool(own))
     if not results:
         raise PredictionError(f"{predictions_path} holds retrieval scores for none of the requested concepts")
+    _say_small(results, predictions_path, "anchors", "complete anchors", notify)
     scored = {a for c, by_anchor in predictions.items() for a in by_anchor}
     return Evaluation(results, compare_candidates(ranked_candidates(truth, scored), False))

@@ -25,6 +25,21 @@ def sample_size_warning(n: int, what: str, unit: str = "pairs") -> str | None:
     return None
 
 
+def small_sample_summary(sizes: dict[str, int], where: str, unit: str = "pairs") -> str | None:
+    """ONE warning for every row of a table whose n is below :func:`min_pairs` (None when there is none):
+    ``<where>: only 11 pairs for a, b; only 3 pairs for c (fewer than 20), too few for a reliable estimate``. Each
+    row keeps its own warning in the results (JSON, tables); the terminal gets this line."""
+    minimum = min_pairs()
+    by_n: dict[int, list[str]] = {}
+    for label, n in sizes.items():
+        if 0 < n < minimum:
+            by_n.setdefault(n, []).append(label)
+    if not by_n:
+        return None
+    parts = "; ".join(f"only {n} {unit} for {', '.join(labels)}" for n, labels in sorted(by_n.items()))
+    return f"{where}: {parts} (fewer than {minimum}), too few for a reliable estimate"
+
+
 def caught_messages(caught: list[warnings.WarningMessage], prefix: str) -> list[str]:
     """``warning: <prefix>: <message>`` for each caught warning, small-sample warnings left out (the callers state
     those themselves, once, in every output format)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Iterable
 
 from convis_tasks.errors import InputError
 
@@ -20,6 +21,17 @@ def is_unparsed(score: object) -> bool:
     """``None`` or NaN: an answer the parser could not read (never a bool)."""
     return score is None or (isinstance(score, numbers.Real) and not isinstance(score, bool)
                              and math.isnan(score))
+
+
+def all_unparsed(scores: Iterable[object]) -> bool:
+    """True when there is at least one score and every one is unparsed: not one answer could be read as a score
+    (then a correlation of the neutral 3.0s is undefined and a retrieval ranking is all ties)."""
+    seen = False
+    for score in scores:
+        if not is_unparsed(score):
+            return False
+        seen = True
+    return seen
 
 
 def check_policy(policy: str) -> str:
