@@ -15,9 +15,9 @@ import pytest
 
 from convis_tasks.harness import run as convis_run
 from convis_tasks.harness.preflight import Problem, check_data, model_reads_videos
-from convis_tasks.harness.run import (RunError, TaskInfo, check_outcome, launcher_command, leaf_tasks, new_run_folder,
-                                      resolve_tasks, task_index)
-from convis_tasks.harness.launch import failure_message
+from convis_tasks.harness.run import (RunError, TaskInfo, check_outcome, launcher_command, leaf_tasks, resolve_tasks,
+                                      task_index)
+from convis_tasks.harness.launch import failure_message, new_run_folder
 from convis_tasks.reading.datafolder import DATA_ENV, DEMO_DIR
 
 REPO = Path(__file__).resolve().parent.parent

@@ -100,7 +100,7 @@ def verify_folder(root: Path, any_data: bool = False) -> list[Finding]:
     identity = data_identity(root)
     other = () if identity.published or any_data else (
         "not the published ConViS-Bench: its tables and submissions will say so, and `convis validate` refuses its "
-        f"leaderboard submissions (fix: `convis data fetch`, or --any-data to check a data set of your own)",)
+        "leaderboard submissions (fix: `convis data fetch`, or --any-data to check a data set of your own)",)
     findings.append(Finding(f"data: {identity.label()}", other))
     if identity.retrieval is not None:
         findings.append(Finding(f"retrieval: {identity.retrieval.label()}"))

@@ -32,7 +32,7 @@ from convis_tasks.report.submission import SubmissionError, build_from_run, writ
 from convis_tasks.report.text import ambiguous_note, correlation_table, retrieval_table
 from convis_tasks.scoring.evaluate import check_parsed, correlate, retrieve
 from convis_tasks.harness.launch import (LOG_NAME, Progress, check_outcome, launcher_command, lmms_eval_command,
-                                         new_run_folder, stream)  # noqa: F401 - new_run_folder: re-exported
+                                         stream)
 from convis_tasks.harness.options import option_problems
 from convis_tasks.harness.predict_only import asks_predict_only, complete_run
 from convis_tasks.harness.resume import plan_run, record_finished, record_start, resume_argv, take_resume
