@@ -36,9 +36,35 @@ def _wrapper(monkeypatch, journal, docs):
     return model
 
 
-def _requests(docs, prompt="prompt", gen_kwargs=None):
-    return [SimpleNamespace(args=(prompt, gen_kwargs or {"max_new_tokens": 8}, None, i, "convis_location", "test"))
+def _requests(docs, prompt="prompt", gen_kwargs=None, doc_to_visual=None):
+    return [SimpleNamespace(args=(prompt, gen_kwargs or {"max_new_tokens": 8}, doc_to_visual, i, "convis_location",
+                                  "test"))
             for i in range(len(docs))]
+
+
+class _Task:
+    """What lmms-eval passes as a request's third argument: the task's bound ``doc_to_visual``."""
+
+    def __init__(self, **settings):
+        self.lmms_eval_specific_kwargs = settings
+
+    def doc_to_visual(self, doc):
+        return []
+
+
+def test_answers_made_with_other_visual_settings_of_the_task_are_recomputed(tmp_path, monkeypatch, capsys):
+    """A task YAML edited between two attempts (frames per video, frame size) makes the journaled answers stale."""
+    docs = [{"pair_id": f"p{i}", "video1_path": None, "video2_path": None} for i in range(2)]
+    _Counting.calls = 0
+    eight = _Task(frames_per_video=8).doc_to_visual
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs, doc_to_visual=eight))
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs, doc_to_visual=_Task(
+        frames_per_video=8).doc_to_visual))
+    assert _Counting.calls == 2  # the same settings: reused
+    capsys.readouterr()
+    _wrapper(monkeypatch, tmp_path / "j", docs).generate_until(_requests(docs, doc_to_visual=_Task(
+        frames_per_video=4).doc_to_visual))
+    assert _Counting.calls == 4 and "2 stale" in capsys.readouterr().err
 
 
 def test_resume_reuses_answers_and_recomputes_only_what_changed(tmp_path, monkeypatch, capsys):

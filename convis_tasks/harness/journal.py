@@ -62,12 +62,16 @@ def file_identity(path: str | None) -> list:
     return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
-def input_identity(context: str, gen_kwargs: dict, videos: list[str | None], environment: dict | None = None) -> str:
+def input_identity(context: str, gen_kwargs: dict, videos: list[str | None], environment: dict | None = None,
+                   visual: dict | None = None) -> str:
     """Digest of what an answer depends on: the prompt, the generation settings, the videos' identities and, when
-    given, the package versions (:func:`convis_tasks.reading.provenance.provenance`): an answer journaled under other
-    versions is then stale, recomputed and never mixed into the run."""
+    given, the package versions (:func:`convis_tasks.reading.provenance.provenance`: an answer journaled under other
+    versions is then stale, recomputed and never mixed into the run) and the task's visual settings (``visual``: its
+    ``lmms_eval_specific_kwargs``, e.g. frames per video, frame size, ``input``: a task YAML edited between two
+    attempts makes the answers stale)."""
     payload = [context, gen_kwargs, [file_identity(v) for v in videos]]
-    return _digest(payload if environment is None else payload + [environment])
+    payload = payload if environment is None else payload + [environment]
+    return _digest(payload if visual is None else payload + [{"visual": visual}])
 
 
 def entry_checksum(model: str, key: str, inputs: str, answer: str) -> str:

@@ -98,6 +98,14 @@ def _loglikelihood_value(text: str) -> tuple[float, bool]:
     return float(value[0]), value[1]
 
 
+def _visual_settings(request) -> dict | None:
+    """The visual settings of a request's task: lmms-eval passes the task's bound ``doc_to_visual`` as the third
+    argument, and the task holds its ``lmms_eval_specific_kwargs`` (frames per video, frame size, input form)."""
+    task = getattr(request.args[2], "__self__", None) if len(request.args) > 2 else None
+    settings = getattr(task, "lmms_eval_specific_kwargs", None)
+    return dict(settings) if isinstance(settings, dict) else None
+
+
 class ResumableModel(lmms):
     """Wraps a simple (non-chat) harness model; answers are written to ``journal`` chunk by chunk."""
 
@@ -146,7 +154,7 @@ class ResumableModel(lmms):
         doc, task, split, doc_id = self._doc(request)
         videos = [doc.get("video1_path"), doc.get("video2_path")]
         return (request_key(task, split, doc_id, str(doc.get("pair_id", ""))),
-                input_identity(context, gen_kwargs, videos, provenance()))
+                input_identity(context, gen_kwargs, videos, provenance(), _visual_settings(request)))
 
     def _loglikelihood_key(self, request) -> tuple[str, str]:
         """(request key with its continuation, input identity) of one log-likelihood request."""
@@ -156,7 +164,7 @@ class ResumableModel(lmms):
             continuation = continuation(doc)
         videos = [doc.get("video1_path"), doc.get("video2_path")]
         return (request_key(task, split, doc_id, str(doc.get("pair_id", "")), continuation=str(continuation)),
-                input_identity(context, {}, videos, provenance()))
+                input_identity(context, {}, videos, provenance(), _visual_settings(request)))
 
     def _answer(self, kind: str, requests: list, keys: list[tuple[str, str]], chunks: Callable[[list[int]], list],
                 encode: Callable, decode: Callable) -> list:
