@@ -213,6 +213,14 @@ def fetch_data(revision: str | None = None, local_dir: str | os.PathLike | None 
         lock.release()
 
 
+def check_data_reachable(revision: str | None = None) -> None:
+    """At once, without the network: a data folder is found, or the hub may give one. Raises the offline error
+    when neither (``HF_HUB_OFFLINE=1`` and nothing in the cache), and the not-found error for a ``$CONVIS_DATA_DIR``
+    without ``ConVIS.jsonl``; ``convis run`` calls it before anything slow."""
+    if locate_data_dir(None, revision) is None and hub_offline():
+        raise _offline_error(data_revision(revision) or "main", "is off (HF_HUB_OFFLINE=1)")
+
+
 def ensure_data(explicit: str | os.PathLike | None = None, revision: str | None = None,
                 progress: Callable[[str], None] = say) -> Path:
     """The data folder (``explicit``, ``$CONVIS_DATA_DIR`` or the cache); when there is none, fetch it into the
