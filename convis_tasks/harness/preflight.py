@@ -18,9 +18,25 @@ from convis_tasks.model_wrappers.manifest import expected_scoring_problem
 from convis_tasks.model_wrappers.manifest import reads_videos as model_reads_videos
 from convis_tasks.console import say
 from convis_tasks.harness.doctor import WARN, check_cache, check_decoders, check_filelock, model_checks, write_probe
-from convis_tasks.harness.fetch import ensure_data
+from convis_tasks.harness.fetch import check_data_reachable, ensure_data
 from convis_tasks.video.prefetch import WORKERS_ENV, default_workers
 from convis_tasks.harness.tasks import TaskInfo
+
+
+def _data_problem(exc: Exception) -> Problem:
+    if isinstance(exc, DataNotFoundError):  # $CONVIS_DATA_DIR or the argument names a folder without the pair file
+        return Problem(str(exc), DOWNLOAD_HINT)
+    return Problem(str(exc))  # the fetch's own message names the dataset and command
+
+
+def data_reachable_problems() -> list[Problem]:
+    """At once, before anything slow: a wrong ``$CONVIS_DATA_DIR``, or offline with no data in the cache
+    (:func:`~convis_tasks.harness.fetch.check_data_reachable`), as :func:`check_data` says them."""
+    try:
+        check_data_reachable()
+    except (ConvisError, OSError) as exc:
+        return [_data_problem(exc)]
+    return []
 
 
 def check_data(tasks: list[TaskInfo], reads_videos: bool = True, data_dir: str | None = None) -> list[Problem]:
@@ -35,10 +51,8 @@ def check_data(tasks: list[TaskInfo], reads_videos: bool = True, data_dir: str |
     """
     try:
         root = ensure_data(data_dir)
-    except DataNotFoundError as exc:  # $CONVIS_DATA_DIR or the argument names a folder without the pair file
-        return [Problem(str(exc), DOWNLOAD_HINT)]
-    except (ConvisError, OSError) as exc:  # the fetch's own message names the dataset and command
-        return [Problem(str(exc))]
+    except (ConvisError, OSError) as exc:
+        return [_data_problem(exc)]
     problems: list[Problem] = []
     if reads_videos:  # the probes below need PyAV: a broken install is a finding, not a crash
         problems += [Problem(f"{c.name}: {c.detail}", c.fix) for c in check_decoders() if c.blocks]

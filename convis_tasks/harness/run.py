@@ -33,11 +33,11 @@ from convis_tasks.report.text import ambiguous_note, correlation_table, retrieva
 from convis_tasks.scoring.evaluate import check_parsed, correlate, retrieve
 from convis_tasks.harness.launch import (LOG_NAME, Progress, check_outcome, launcher_command, lmms_eval_command,
                                          stream)
-from convis_tasks.harness.fetch import check_data_reachable
 from convis_tasks.harness.options import option_problems
 from convis_tasks.harness.predict_only import asks_predict_only, complete_run
 from convis_tasks.harness.resume import plan_run, record_finished, record_start, resume_argv, take_resume
-from convis_tasks.harness.preflight import environment_problems, model_path_problems, preflight, submission_problems
+from convis_tasks.harness.preflight import (data_reachable_problems, environment_problems, model_path_problems,
+                                            preflight, submission_problems)
 from convis_tasks.harness.tasks import TaskInfo, leaf_tasks, resolve_tasks, task_index
 
 LAUNCHER_ENV = ("LOCAL_RANK", "RANK", "WORLD_SIZE")
@@ -148,7 +148,8 @@ def execute(argv: list[str]) -> int:
     for opt in ("--tasks", "--output_path", "--include_path"):
         if any(a == opt or a.startswith(opt + "=") for a in passthrough):
             raise RunError(f"{opt} given twice")
-    check_data_reachable()  # offline with no data, or a wrong $CONVIS_DATA_DIR: said before the task index is built
+    for problem in data_reachable_problems():  # offline with no data, or a wrong $CONVIS_DATA_DIR: said at once
+        raise RunError(problem.line())
     include = args.include_path or task_path()
     index = task_index(include)
     try:
