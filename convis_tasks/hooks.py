@@ -11,11 +11,9 @@ from typing import Callable
 
 from convis_tasks.concepts import CONCEPT_KEYS, RETRIEVAL_CONCEPT_KEYS
 from convis_tasks.errors import InputError
-from convis_tasks.harness.clips import session
-from convis_tasks.harness.fetch import ensure_data
+from convis_tasks.harness.clips import session, task_documents
 from convis_tasks.prompting import render_prompt
 from convis_tasks.reading.annotations import pair_key
-from convis_tasks.reading.documents import load_documents, load_retrieval_documents
 from convis_tasks.reading.provenance import provenance
 from convis_tasks.scoring.expected import SCORE_DIGITS
 from convis_tasks.scoring.expected_results import expected_from_responses
@@ -56,14 +54,6 @@ def _process_docs_hook(name: str, load: Callable[[], list[dict]], kind: str, con
     process_docs.__name__ = name
     process_docs.convis_task = (kind, concept)  # type: ignore[attr-defined]
     return process_docs
-
-
-def task_documents(kind: str, concept: str | None) -> list[dict]:
-    """The documents of a task, as its ``process_docs`` hook loads them: ``kind`` "pair" (``concept`` None: the
-    concept-free task) or "retrieval"; missing videos are None (:mod:`.harness.clips` refuses them when asked)."""
-    if kind == "retrieval":
-        return load_retrieval_documents(concept, ensure_data(), videos_required=False)
-    return load_documents(concept, ensure_data(), videos_required=False)
 
 
 def concept_docs(concept: str | None) -> Callable:

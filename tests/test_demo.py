@@ -54,6 +54,7 @@ def test_default_demo_prints_only_progress_and_tables_and_leaves_no_temporary_fo
     assert "random choice" in proc.stdout
 
 
+@pytest.mark.slow  # two demo runs (~70 s)
 def test_output_folder_reused_with_another_model_keeps_each_run_apart(tmp_path):
     out = tmp_path / "out"
     first = _demo(tmp_path, "--model", "convis_colour_histogram", "--output", str(out))

@@ -309,6 +309,7 @@ def test_a_second_run_into_the_same_output_path_gets_its_own_folder(one_run):
     assert all(len(glob.glob(str(f / "**" / "*_results.json"), recursive=True)) == 1 for f in folders)
 
 
+@pytest.mark.slow  # a full convis run (~35 s); the fast tests of test_predict_only.py / test_all_unparsed.py cover the rule
 @needs_lmms_eval
 def test_a_predict_only_run_prints_and_scores_what_the_full_run_does(one_run):
     """lmms-eval 0.7.3's --predict_only skips process_results; `convis run` adds the records from the documents,
@@ -368,6 +369,7 @@ def _plugin(tmp_path, name: str, cls: str, source: str) -> dict:
     return env
 
 
+@pytest.mark.slow  # a full convis run (~35 s); the fast tests of test_predict_only.py / test_all_unparsed.py cover the rule
 @needs_lmms_eval
 def test_a_run_whose_answers_are_all_unparsed_says_so_and_exits_1_unless_allowed(tmp_path):
     from cli_helpers import convis_in_process

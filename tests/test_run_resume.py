@@ -33,6 +33,28 @@ needs_lmms_eval = pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is No
 
 # --- the rule that names the model of a journaled run ------------------------------------------------------------------
 
+
+@pytest.fixture(autouse=True)
+def _release_run_locks(monkeypatch):
+    """Every run-folder lock a test's plans take is released after it, as ``convis run`` releases its own: a lock
+    left held in this process would outlive its deleted folder, and a later lock file on the reused inode could be
+    taken for it."""
+    from convis_tasks.harness import resume
+
+    taken = []
+    real = resume._lock
+
+    def lock(folder):
+        held = real(folder)
+        taken.append(held)
+        return held
+
+    monkeypatch.setattr(resume, "_lock", lock)
+    yield
+    for held in taken:
+        if held is not None and held.is_locked:
+            held.release(force=True)
+
 def test_a_journaled_run_is_a_run_of_its_inner_model_with_its_own_arguments():
     assert answering_model("convis_resumable", "inner=llava_vid,journal=/r/journal,chunk=2,pretrained=org/m") == (
         "llava_vid", "pretrained=org/m")

@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents, missing_videos
+from convis_tasks.harness.fetch import ensure_data
 from convis_tasks.video.prefetch import Prefetcher
 
 
@@ -28,11 +29,19 @@ def _identity(doc: dict) -> tuple:
     return doc.get("pair_id"), doc.get("concept"), "anchor" in doc
 
 
+def task_documents(kind: str, concept: str | None) -> list[dict]:
+    """The documents of a task, as its ``process_docs`` hook loads them (and ``convis complete``, the option checks
+    and the prefetcher's plan): ``kind`` "pair" (``concept`` None: the concept-free task) or "retrieval", from the
+    data folder :func:`~convis_tasks.harness.fetch.ensure_data` gives; missing videos are None (the session refuses
+    them when asked for frames)."""
+    if kind == "retrieval":
+        return load_retrieval_documents(concept, ensure_data(), videos_required=False)
+    return load_documents(concept, ensure_data(), videos_required=False)
+
+
 def load_task_documents(doc: dict) -> list[dict]:
-    """The task documents ``doc`` comes from, loaded as the task's ``process_docs`` does."""
-    if "anchor" in doc:
-        return load_retrieval_documents(doc["concept"], videos_required=False)
-    return load_documents(doc.get("concept") or None, videos_required=False)
+    """The task documents ``doc`` comes from (:func:`task_documents`)."""
+    return task_documents("retrieval" if "anchor" in doc else "pair", doc.get("concept") or None)
 
 
 def _shard(pairs: list, pos: int, world: int) -> list:

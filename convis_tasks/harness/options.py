@@ -23,7 +23,7 @@ import math
 import re
 import sys
 
-from convis_tasks import hooks
+from convis_tasks.harness.clips import task_documents
 from convis_tasks.reading.datafolder import Problem
 from convis_tasks.harness.tasks import TaskInfo
 
@@ -73,7 +73,7 @@ def task_sizes(tasks: list[TaskInfo]) -> dict[str, int] | None:
         if task.kind not in ("pair", "retrieval"):
             return None
         try:
-            sizes[task.name] = len(hooks.task_documents(task.kind, task.concept))
+            sizes[task.name] = len(task_documents(task.kind, task.concept))
         except Exception:  # noqa: BLE001 - the data folder's own problem, found and named by preflight
             return None
     return sizes

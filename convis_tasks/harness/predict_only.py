@@ -5,7 +5,7 @@ With ``--predict_only`` lmms-eval replaces every task's metrics by ``bypass`` an
 (``doc_id``) and the text of ``doc_to_target``, but not the per-pair record that every reader scores
 (:mod:`convis_tasks.reading.predictions`). :func:`complete_run` adds it:
 
-1. Each task's documents are loaded again by the task's own loader (:func:`convis_tasks.hooks.task_documents`, over
+1. Each task's documents are loaded again by the task's own loader (:func:`convis_tasks.harness.clips.task_documents`, over
    the data folder the run read) and put through ``datasets`` as the ``process_docs`` hook does.
 2. A sample's document is the one at its ``doc_id``, and only if it is the one that was answered: its
    ``doc_to_target`` text (the pair or anchor/candidate and its human scores) must equal the logged ``target``;
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from convis_tasks import hooks, task_path
+from convis_tasks.harness.clips import task_documents
 from convis_tasks.console import say
 from convis_tasks.reading.jsonio import dumps, strict_jsonl_objects
 from convis_tasks.reading.predictions import PredictionError
@@ -76,7 +77,7 @@ def complete_samples(path: str, task: TaskInfo) -> int:
     """Add the ConViS records to one task's samples file (module docstring); returns how many were added."""
     import datasets  # the documents go through datasets, as lmms-eval hands them to process_results
 
-    docs = datasets.Dataset.from_list(hooks.task_documents(task.kind, task.concept))
+    docs = datasets.Dataset.from_list(task_documents(task.kind, task.concept))
     target_of, process = _task_hooks(task)
     lines, added = [], 0
     for _, where, sample in strict_jsonl_objects(path, PredictionError, "sample log", " (one lmms-eval sample)",

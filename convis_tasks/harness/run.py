@@ -175,44 +175,48 @@ def execute(argv: list[str]) -> int:
     _say(f"preflight passed in {time.monotonic() - started:.1f} s: {len(tasks)} task(s) on {data_dir}")
 
     plan = plan_run(args, argv, names, passthrough, include, output, data_dir, resume)
-    folder = plan.folder
-    log_path = folder / LOG_NAME
-    cmd = lmms_eval_command(launcher_command(args.num_processes, args.launcher, args.launcher_args), plan.model,
-                            plan.model_args, names, include, folder, passthrough)
-    for note in plan.notes:
-        _say(note)
-    _say("$ " + shlex.join(cmd))
-    _say(f"run folder {folder}; harness log {log_path}")
-    record_start(plan, cmd)
     try:
-        code = stream(cmd, dict(os.environ), log_path, echo=not args.quiet,
-                      progress=Progress() if args.quiet else None)
-    except KeyboardInterrupt:
-        _say(plan.interrupted_line())
-        return EXIT_INTERRUPTED
-    try:
-        results = check_outcome(code, folder, tasks, log_path)
-    except RunError as exc:
-        _say(f"the run failed; the harness log is {log_path}")
-        if (kept := plan.failed_line()) is not None:
-            _say(kept)
-        raise RunFailed(str(exc)) from None
-    record_finished(plan)
-    if asks_predict_only(passthrough):  # lmms-eval logged answers without records: add them (harness/predict_only)
-        for note in complete_run(folder, tasks):
+        folder = plan.folder
+        log_path = folder / LOG_NAME
+        cmd = lmms_eval_command(launcher_command(args.num_processes, args.launcher, args.launcher_args), plan.model,
+                                plan.model_args, names, include, folder, passthrough)
+        for note in plan.notes:
             _say(note)
-    scored = print_tables(folder, tasks, data_dir, show=args.tables)
-    if args.submission:
-        for note in write_submission_of(results, args.submission, {"name": args.name, "size": args.size}):
-            _say(note)
-        _say(f"submission written to {args.submission}")
-    for result in scored:  # every answer of a concept unparsed: exit status 1, after everything is written
+        _say("$ " + shlex.join(cmd))
+        _say(f"run folder {folder}; harness log {log_path}")
+        record_start(plan, cmd)
         try:
-            check_parsed(result, f"the run in {folder}", args.allow_unparsed)
-        except AllUnparsedError as exc:  # a run that failed (convis demo keeps its folder)
+            code = stream(cmd, dict(os.environ), log_path, echo=not args.quiet,
+                          progress=Progress() if args.quiet else None)
+        except KeyboardInterrupt:
+            _say(plan.interrupted_line())
+            return EXIT_INTERRUPTED
+        try:
+            results = check_outcome(code, folder, tasks, log_path)
+        except RunError as exc:
+            _say(f"the run failed; the harness log is {log_path}")
+            if (kept := plan.failed_line()) is not None:
+                _say(kept)
             raise RunFailed(str(exc)) from None
-    _say(f"done: results in {folder}")
-    return 0
+        record_finished(plan)
+        if asks_predict_only(passthrough):  # lmms-eval logged answers without records: add them (harness/predict_only)
+            for note in complete_run(folder, tasks):
+                _say(note)
+        scored = print_tables(folder, tasks, data_dir, show=args.tables)
+        if args.submission:
+            for note in write_submission_of(results, args.submission, {"name": args.name, "size": args.size}):
+                _say(note)
+            _say(f"submission written to {args.submission}")
+        for result in scored:  # every answer of a concept unparsed: exit status 1, after everything is written
+            try:
+                check_parsed(result, f"the run in {folder}", args.allow_unparsed)
+            except AllUnparsedError as exc:  # a run that failed (convis demo keeps its folder)
+                raise RunFailed(str(exc)) from None
+        _say(f"done: results in {folder}")
+        return 0
+    finally:  # the run folder's lock is held for the run only
+        if plan.lock is not None:
+            plan.lock.release()
 
 
 def run_command_line(args: argparse.Namespace) -> int:
