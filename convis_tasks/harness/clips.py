@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from convis_tasks.reading.documents import load_documents, load_retrieval_documents, missing_videos
 from convis_tasks.harness.fetch import ensure_data
+from convis_tasks.reading.datafolder import resolve_data_dir
 from convis_tasks.video.prefetch import Prefetcher
 
 
@@ -29,19 +30,22 @@ def _identity(doc: dict) -> tuple:
     return doc.get("pair_id"), doc.get("concept"), "anchor" in doc
 
 
-def task_documents(kind: str, concept: str | None) -> list[dict]:
+def task_documents(kind: str, concept: str | None, fetch: bool = True) -> list[dict]:
     """The documents of a task, as its ``process_docs`` hook loads them (and ``convis complete``, the option checks
     and the prefetcher's plan): ``kind`` "pair" (``concept`` None: the concept-free task) or "retrieval", from the
-    data folder :func:`~convis_tasks.harness.fetch.ensure_data` gives; missing videos are None (the session refuses
-    them when asked for frames)."""
+    data folder :func:`~convis_tasks.harness.fetch.ensure_data` gives (``fetch=False``: only a folder already
+    there, :func:`~convis_tasks.reading.datafolder.resolve_data_dir`); missing videos are None (the session
+    refuses them when asked for frames)."""
+    root = ensure_data() if fetch else resolve_data_dir()
     if kind == "retrieval":
-        return load_retrieval_documents(concept, ensure_data(), videos_required=False)
-    return load_documents(concept, ensure_data(), videos_required=False)
+        return load_retrieval_documents(concept, root, videos_required=False)
+    return load_documents(concept, root, videos_required=False)
 
 
 def load_task_documents(doc: dict) -> list[dict]:
-    """The task documents ``doc`` comes from (:func:`task_documents`)."""
-    return task_documents("retrieval" if "anchor" in doc else "pair", doc.get("concept") or None)
+    """The task documents ``doc`` comes from (:func:`task_documents`), for the prefetcher's plan: never a fetch in
+    the middle of a run."""
+    return task_documents("retrieval" if "anchor" in doc else "pair", doc.get("concept") or None, fetch=False)
 
 
 def _shard(pairs: list, pos: int, world: int) -> list:
