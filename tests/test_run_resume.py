@@ -129,13 +129,23 @@ def test_a_run_in_progress_is_neither_continued_nor_resumed_and_changed_options_
     from convis_tasks.harness.resume import record_start
 
     record_start(first, ["lmms_eval"])
-    # the same command while the first still runs (its lock held): a new folder, not the running one
-    second = plan_run(args, argv, ["convis_location"], rest, str(REPO / "convis_tasks"), tmp_path, DEMO_DIR)
-    assert second.folder != first.folder and not second.continued
-    with pytest.raises(RunError, match="a run is in progress in this folder"):
-        plan_run(args, argv, ["convis_location"], rest, str(REPO / "convis_tasks"), tmp_path, DEMO_DIR,
-                 resume=str(first.folder))
     first.lock.release()
+    # the run goes on in another process, as a real one does, holding the folder's lock (in this process, filelock
+    # may take a lock file on an inode that an earlier test's deleted lock file had for one it already holds)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from filelock import FileLock; "
+                               f"lock = FileLock({str(first.folder / LOCK_NAME)!r}); lock.acquire(); print('held', "
+                               "flush=True); sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # the same command while the first still runs (its lock held): a new folder, not the running one
+        second = plan_run(args, argv, ["convis_location"], rest, str(REPO / "convis_tasks"), tmp_path, DEMO_DIR)
+        assert second.folder != first.folder and not second.continued
+        with pytest.raises(RunError, match="a run is in progress in this folder"):
+            plan_run(args, argv, ["convis_location"], rest, str(REPO / "convis_tasks"), tmp_path, DEMO_DIR,
+                     resume=str(first.folder))
+    finally:
+        holder.communicate("", timeout=30)  # its end releases the lock
     # released: the same command continues it (second never recorded a start, so it is no candidate)
     third = plan_run(args, argv, ["convis_location"], rest, str(REPO / "convis_tasks"), tmp_path, DEMO_DIR)
     assert third.continued and third.folder == first.folder
