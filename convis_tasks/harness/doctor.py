@@ -26,7 +26,8 @@ from convis_tasks.model_wrappers.manifest import inner_model
 from convis_tasks.reading.annotations import load_ground_truth
 from convis_tasks.reading.documents import pair_videos
 from convis_tasks.reading.datafolder import (DATA_ENV, DOWNLOAD_HINT, FETCH_COMMAND, PAIR_FILE, DataNotFoundError,
-                                             locate_data_dir, not_found_message, resolve_rankings, scan_videos)
+                                             hub_offline, locate_data_dir, not_found_message, resolve_rankings,
+                                             scan_videos)
 from convis_tasks.video.cache import default_cache_dir
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
@@ -142,10 +143,6 @@ def import_in_child(statements: str, timeout: float = 600.0) -> str | None:
     return run_import_child(statements, timeout).error
 
 
-def _offline_set() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def hub_retry_check(what: str, statements: str, outcome: ChildImport) -> Check | None:
     """A warning when importing ``what`` spent its time retrying the Hugging Face hub (a machine without hub
     access, ``HF_HUB_OFFLINE`` unset): the import is timed again with ``HF_HUB_OFFLINE=1`` to say what the fix saves.
@@ -155,7 +152,7 @@ def hub_retry_check(what: str, statements: str, outcome: ChildImport) -> Check |
     first = outcome.hub_retries[0]
     detail = (f"importing {what} took {outcome.seconds:.1f} s, retrying the Hugging Face hub "
               f"{len(outcome.hub_retries)} time(s) (first: {first})")
-    if not _offline_set():
+    if not hub_offline():
         offline = run_import_child(statements, env={OFFLINE_ENV: "1"})
         detail += f"; with {OFFLINE_ENV}=1 it takes {offline.seconds:.1f} s" + (
             f" but fails: {offline.error}" if offline.error and not outcome.error else "")
